@@ -1,0 +1,35 @@
+import type { Command } from './command.js';
+import { UsageError } from './command.js';
+
+// Each command lives in its own module and is loaded only when invoked, so `code-a1 schema`
+// does not pay for the Temporal worker or the S3 client.
+const commands: Record<string, () => Promise<{ default: Command }>> = {
+  schema: () => import('./commands/schema.js'),
+};
+
+function usage(): string {
+  return ['usage: code-a1 <command> [options]', '', 'commands:', ...Object.keys(commands).map((c) => `  ${c}`)].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    console.error(`code-a1: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  const command = (await load()).default;
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`code-a1 ${name}: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,155 @@
+import { z } from 'zod';
+
+/**
+ * The one input of a training run. It travels in workflow history (so it stays small and
+ * JSON-only) and is parsed once at the edge: by the CLI before starting a run and by the
+ * training workflow for runs started straight from `temporal workflow start --input`.
+ * Defaults are the paper's configuration (arXiv 2603.15611, see shared docs/code-a1.md).
+ */
+
+const id = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, ".", "_" and "-" only (at most 100), starting with a letter or digit');
+
+const sampling = z.strictObject({
+  temperature: z.number().min(0).max(2),
+  topP: z.number().gt(0).max(1),
+  /** New tokens per response; the paper allows 4,096. */
+  maxTokens: z.number().int().positive(),
+});
+
+export const modelEndpointSchema = z.strictObject({
+  /** OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang or the embedded server). */
+  baseUrl: z.url(),
+  /** Model name the server expects in requests. */
+  model: z.string().min(1),
+  /** Name of the worker environment variable holding the API key; keys never enter history. */
+  apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+  /** Initial policy checkpoint (a local directory or object-store prefix) that training starts from. */
+  checkpoint: z.string().min(1),
+  sampling: sampling.default({ temperature: 1.0, topP: 1.0, maxTokens: 4096 }),
+  /** Requests in flight per stage against this endpoint. */
+  concurrency: z.number().int().positive().max(1024).default(64),
+});
+
+export const algorithmSchema = z.strictObject({
+  /** Problems per iteration (Q). Paper: 256. */
+  batchSize: z.number().int().positive().default(256),
+  /** Code candidates per problem. Paper: 8. */
+  nCode: z.number().int().positive().default(8),
+  /** Test responses per candidate. Paper: 8. */
+  nTest: z.number().int().positive().default(8),
+  /** Asserts asked for, and counted, per test response (T). Paper: 8. */
+  testsPerResponse: z.number().int().positive().default(8),
+  /** Weight of test validity against attack in the Test LLM reward. Paper: 0.5. */
+  alpha: z.number().min(0).max(1).default(0.5),
+  /** Mistake Book tests replayed per problem (top-K by frequency). Paper: 8. */
+  mistakeBookTopK: z.number().int().nonnegative().default(8),
+  /** Bound on stored Mistake Book tests per problem; lowest frequency evicted first. */
+  mistakeBookCap: z.number().int().positive().default(64),
+  /** Candidates per problem whose test responses train the Test LLM. Paper: 1. */
+  updateN: z.number().int().positive().default(1),
+  /** Drop problems whose candidates all score the same from the Code LLM update. */
+  dropZeroVarianceGroups: z.boolean().default(true),
+  /** Retire a problem after this many iterations in which every valid candidate passed everything; 0 = never. */
+  blacklistAfter: z.number().int().nonnegative().default(0),
+});
+
+export const sandboxSchema = z.strictObject({
+  /** Wall-clock limit for one assert (oracle or candidate), in ms. */
+  perTestTimeoutMs: z.number().int().positive().max(600_000).default(3_000),
+  /** Wall-clock limit for defining a program (its module top level), in ms. */
+  defineTimeoutMs: z.number().int().positive().max(600_000).default(5_000),
+  /** Address-space limit per execution, in MiB. */
+  memoryMb: z.number().int().min(64).max(65_536).default(1024),
+});
+
+export const trainerSchema = z.strictObject({
+  learningRate: z.number().positive().default(1e-6),
+  /** Cosine schedule warm-up, in optimizer steps. Paper: 10. */
+  warmupSteps: z.number().int().nonnegative().default(10),
+  weightDecay: z.number().nonnegative().default(0.1),
+  gradClip: z.number().positive().default(1.0),
+  /** Asymmetric PPO clip range (DAPO-style "clip-higher"). Paper: 0.2 / 0.28. */
+  clipLow: z.number().positive().default(0.2),
+  clipHigh: z.number().positive().default(0.28),
+  /** Coefficient of the k3 KL estimate to the frozen reference. Paper: 0.001. */
+  klCoef: z.number().nonnegative().default(0.001),
+  ppoEpochs: z.number().int().positive().default(1),
+  microBatchSize: z.number().int().positive().default(4),
+  /** Update both roles at once (separate GPUs) instead of one after the other. */
+  parallelRoles: z.boolean().default(false),
+  /** Replaces the built-in trainer (see docs/trainer-contract.md); argv, run without a shell. */
+  command: z.array(z.string().min(1)).min(1).optional(),
+});
+
+export const timeoutsSchema = z.strictObject({
+  /** Start-to-close of a generation stage, in minutes. */
+  generateMinutes: z.number().positive().default(120),
+  /** Start-to-close of the sandbox stage, in minutes. */
+  executeMinutes: z.number().positive().default(60),
+  /** Start-to-close of one policy update, in minutes. */
+  trainMinutes: z.number().positive().default(240),
+  /** A long activity that is silent this long is presumed dead and retried, in seconds. */
+  heartbeatSeconds: z.number().positive().default(120),
+});
+
+export const datasetSchema = z.strictObject({
+  /** `builtin`, a local path, a file:// URI or an s3:// URI of a parquet or JSONL file. */
+  uri: z.string().min(1).default('builtin'),
+  /** Keep only rows whose data_source is listed; all rows when absent. */
+  sources: z.array(z.string().min(1)).min(1).optional(),
+});
+
+export const runConfigSchema = z.strictObject({
+  /** Names the run; workflow IDs and storage keys derive from it. */
+  runId: id,
+  /** Root of every artifact of the run: s3://bucket/prefix or file:///path. */
+  storageUri: z.string().regex(/^(s3:\/\/[a-z0-9][a-z0-9.-]{1,62}(\/.*)?|file:\/\/\/.*)$/, 'expected s3://bucket[/prefix] or file:///absolute/path'),
+  dataset: datasetSchema.default({ uri: 'builtin' }),
+  models: z.strictObject({ code: modelEndpointSchema, test: modelEndpointSchema }),
+  algorithm: algorithmSchema.default(algorithmSchema.parse({})),
+  sandbox: sandboxSchema.default(sandboxSchema.parse({})),
+  trainer: trainerSchema.default(trainerSchema.parse({})),
+  timeouts: timeoutsSchema.default(timeoutsSchema.parse({})),
+  /** Iterations the run should have completed when it ends. */
+  iterations: z.number().int().positive().max(1_000_000),
+  /** Seeds batch sampling and model sampling; with it a run is reproducible. */
+  seed: z.number().int().nonnegative().max(2 ** 31 - 1).default(0),
+  /** Training workflow continues-as-new after this many iterations, to keep its history short. */
+  continueAsNewEvery: z.number().int().positive().default(10),
+});
+
+export type RunConfigInput = z.input<typeof runConfigSchema>;
+export type RunConfig = z.output<typeof runConfigSchema>;
+export type ModelEndpoint = RunConfig['models']['code'];
+export type Role = keyof RunConfig['models'];
+
+/** Thrown for input that no retry can fix; its message names every offending field. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(
+    message: string,
+    readonly issues: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+}
+
+export function parseRunConfig(input: unknown): RunConfig {
+  const parsed = runConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = formatIssues(parsed.error);
+    throw new ConfigError(`invalid run config: ${issues.join('; ')}`, issues);
+  }
+  if (parsed.data.trainer.clipLow >= 1) throw new ConfigError('invalid run config: trainer.clipLow: must be below 1');
+  return parsed.data;
+}
+
+export function runConfigJsonSchema(): unknown {
+  return z.toJSONSchema(runConfigSchema, { io: 'input' });
+}
