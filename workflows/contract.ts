@@ -1,0 +1,177 @@
+/**
+ * What workflows and activities agree on: task queues, error types, artifact keys and the small
+ * payloads that travel through workflow history. Data itself stays in object storage
+ * (claim-check): payloads carry keys and summaries whose size does not grow with the batch.
+ */
+import type { RunConfig } from '../config/run-config.js';
+
+export const taskQueues = {
+  /** Batch sampling, scoring, Mistake Book, bookkeeping: cheap CPU work next to the workflows. */
+  orchestration: 'code-a1-orchestration',
+  /** Talks to the model servers: generation and publishing new weights. */
+  llm: 'code-a1-llm',
+  /** Runs untrusted Python. Put it on machines with many cores and nothing to steal. */
+  sandbox: 'code-a1-sandbox',
+  /** Policy updates. */
+  gpu: 'code-a1-gpu',
+} as const;
+
+/** Error types no retry can fix. Activities throw ApplicationFailure with one of these types. */
+export const nonRetryableErrors = {
+  config: 'ConfigError',
+  dataset: 'DatasetError',
+  storageConfig: 'StorageConfigError',
+  modelConfig: 'ModelConfigError',
+  missingArtifact: 'MissingArtifactError',
+} as const;
+
+export const nonRetryableErrorTypes: string[] = Object.values(nonRetryableErrors);
+
+export const stages = [
+  'sampleBatch',
+  'generateCode',
+  'generateTests',
+  'execute',
+  'score',
+  'updateMistakeBook',
+  'updatePolicy',
+  'publishPolicy',
+  'recordIteration',
+] as const;
+export type Stage = (typeof stages)[number];
+
+/** Deterministic artifact keys, relative to the run config's storage URI. */
+export const keys = {
+  run: (runId: string) => `runs/${runId}`,
+  iteration: (runId: string, iteration: number) => `runs/${runId}/iter-${iteration}`,
+  stage: (runId: string, iteration: number, name: string) => `runs/${runId}/iter-${iteration}/${name}`,
+  mistakeBook: (runId: string, iteration: number) => `runs/${runId}/mistake-book/iter-${iteration}.json`,
+  checkpoint: (runId: string, role: string, iteration: number) => `runs/${runId}/checkpoints/${role}/iter-${iteration}`,
+  /** Written last by recordIteration: its presence means the iteration is complete. */
+  iterationRecord: (runId: string, iteration: number) => `runs/${runId}/iter-${iteration}/iteration.json`,
+};
+
+/** Every activity of an iteration receives this; together with a stage name it fixes the output key. */
+export interface IterationRef {
+  runId: string;
+  iteration: number;
+  storageUri: string;
+}
+
+export interface StageResult {
+  /** Key of the stage's output (a JSON object or a manifest of shards). */
+  key: string;
+  /** Small numbers for progress and metrics; never per-problem data. */
+  summary: Record<string, number>;
+}
+
+export interface SampleBatchInput extends IterationRef {
+  dataset: RunConfig['dataset'];
+  batchSize: number;
+  seed: number;
+}
+
+export interface GenerateCodeInput extends IterationRef {
+  batchKey: string;
+  model: RunConfig['models']['code'];
+  nCode: number;
+  seed: number;
+}
+
+export interface GenerateTestsInput extends IterationRef {
+  batchKey: string;
+  codeKey: string;
+  model: RunConfig['models']['test'];
+  nTest: number;
+  testsPerResponse: number;
+  seed: number;
+}
+
+export interface ExecuteInput extends IterationRef {
+  batchKey: string;
+  codeKey: string;
+  testsKey: string;
+  /** The Mistake Book version this iteration replays (the previous iteration's output). */
+  mistakeBookKey: string | null;
+  algorithm: RunConfig['algorithm'];
+  sandbox: RunConfig['sandbox'];
+}
+
+export interface ScoreInput extends IterationRef {
+  executionKey: string;
+  mistakeBookKey: string | null;
+  algorithm: RunConfig['algorithm'];
+}
+
+export interface UpdateMistakeBookInput extends IterationRef {
+  scoresKey: string;
+  previousKey: string | null;
+  algorithm: RunConfig['algorithm'];
+}
+
+export interface UpdatePolicyInput extends IterationRef {
+  role: 'code' | 'test';
+  rolloutsKey: string;
+  scoresKey: string;
+  /** Checkpoint the rollouts were sampled from; the update starts from it. */
+  baseCheckpoint: string;
+  /** The frozen reference for the KL term: the run's initial checkpoint. */
+  referenceCheckpoint: string;
+  trainer: RunConfig['trainer'];
+}
+
+export interface PolicyCheckpoint {
+  role: 'code' | 'test';
+  /** Object-store prefix of the finished checkpoint. */
+  checkpoint: string;
+  metrics: Record<string, number>;
+}
+
+export interface PublishPolicyInput extends IterationRef {
+  model: RunConfig['models']['code'];
+  checkpoint: PolicyCheckpoint;
+}
+
+export interface RecordIterationInput extends IterationRef {
+  stageResults: Partial<Record<Stage, StageResult>>;
+  checkpoints: Record<'code' | 'test', string>;
+  stageDurationsMs: Partial<Record<Stage, number>>;
+}
+
+/** The durable summary of one completed iteration; also the input to the next one. */
+export interface IterationRecord {
+  runId: string;
+  iteration: number;
+  mistakeBookKey: string;
+  checkpoints: Record<'code' | 'test', string>;
+  metrics: Record<string, number>;
+}
+
+export interface RunState {
+  /** Iterations completed so far; the next one to run has this index. */
+  completed: number;
+  last: IterationRecord | null;
+}
+
+export interface IterationInput {
+  config: RunConfig;
+  iteration: number;
+  /** Where this iteration starts from: the previous record, or null for iteration 0. */
+  previous: IterationRecord | null;
+}
+
+export interface TrainingInput {
+  /** Raw config: validated inside the workflow, so that CLI-started runs fail with a clear message. */
+  config: unknown;
+}
+
+export interface TrainingProgress {
+  runId: string;
+  targetIterations: number;
+  completedIterations: number;
+  currentIteration: number | null;
+  stage: Stage | null;
+  paused: boolean;
+  stopping: boolean;
+  last: IterationRecord | null;
+}
