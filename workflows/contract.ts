@@ -23,6 +23,10 @@ export const nonRetryableErrors = {
   storageConfig: 'StorageConfigError',
   modelConfig: 'ModelConfigError',
   missingArtifact: 'MissingArtifactError',
+  /** A stored artifact is malformed or has an unknown schema version. */
+  invalidArtifact: 'InvalidArtifactError',
+  /** A write-once artifact exists with different content (nondeterminism or a changed config). */
+  artifactConflict: 'ArtifactConflictError',
 } as const;
 
 export const nonRetryableErrorTypes: string[] = Object.values(nonRetryableErrors);
