@@ -1,0 +1,14 @@
+export type { AssertExecution, CandidateExecution, CandidateScore, ProblemExecution, ProblemScore, ResponseExecution, ResponseScore, ScoringOptions } from './types.js';
+export { scoreProblem, ScoringInputError } from './score-problem.js';
+export type { BookState } from './score-problem.js';
+export { scoreBatch } from './score-batch.js';
+export type { BatchScores } from './score-batch.js';
+export { iterationMetrics } from './metrics.js';
+export type { IterationMetrics } from './metrics.js';
+export { countAsserts, pairTerms } from './response.js';
+export type { CountedAsserts, PairInput, PairTerms } from './response.js';
+export { ADVANTAGE_EPSILON, groupAdvantages, isConstant, mean, populationStd, selectByStd } from './groups.js';
+export { describeIssues, fieldPath, problemExecutionSchema, problemListSchema, scoreScenarioSchema } from './schema.js';
+export type { ScoreScenario } from './schema.js';
+export { SCORES_SCHEMA_VERSION, buildScoresRecord } from './scores-record.js';
+export type { CodeAdvantage, ScoresRecord, TestAdvantage } from './scores-record.js';
