@@ -5,6 +5,7 @@ import { UsageError } from './command.js';
 // does not pay for the Temporal worker or the S3 client.
 const commands: Record<string, () => Promise<{ default: Command }>> = {
   schema: () => import('./commands/schema.js'),
+  score: () => import('./commands/score.js'),
 };
 
 function usage(): string {
