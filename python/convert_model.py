@@ -25,6 +25,8 @@ from typing import Callable
 # Nothing here may reach a hub; set before transformers is imported anywhere in this process.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# transformers' GGUF reader draws a tqdm bar per tensor; install logs stay readable without it.
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 MARKER = "CONVERSION_COMPLETE.json"
 

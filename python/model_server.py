@@ -34,6 +34,7 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import os
 import queue
 import secrets
@@ -227,7 +228,10 @@ def message_text(content, index: int) -> str:
 
 def render_prompt(engine: Engine, messages: list[dict]) -> list[int]:
     with engine.tokenizer_lock:
-        text = engine.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        try:
+            text = engine.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        except Exception as e:  # templates may reject e.g. roles that do not alternate
+            raise ApiError(400, f"the chat template rejected the messages: {e}", param="messages") from e
         # The template already writes the special tokens (e.g. <|im_start|>); do not add a BOS twice.
         return engine.tokenizer(text, add_special_tokens=False)["input_ids"]
 
@@ -236,8 +240,8 @@ def number(body: dict, name: str, default: float, lo: float, hi: float, lo_open:
     value = body.get(name)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ApiError(400, f"{name} must be a number", param=name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ApiError(400, f"{name} must be a finite number", param=name)
     if value < lo or value > hi or (lo_open and value == lo):
         raise ApiError(400, f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}]", param=name)
     return float(value)
@@ -471,26 +475,36 @@ class Scheduler:
 
     def run(self) -> None:
         while True:
-            batch = [s for s in self.next_batch() if s.completion.error is None]
-            engine = self.engine
-            for s in batch:
-                c = s.completion
-                if c.engine is None:
-                    c.engine = engine
-                    if c.tokenizer is not engine.tokenizer:  # a reload brought a new tokenizer
-                        try:
-                            c.prompt_ids, c.tokenizer = render_prompt(engine, c.messages), engine.tokenizer
-                            check_context(c, engine)
-                        except ApiError as e:
-                            c.fail(e)
-            # All sequences of a request run on the engine that decoded its first one, so that its
-            # choices come from one checkpoint; a reload between its batches keeps the old engine.
-            by_engine: dict[int, list[Sequence]] = {}
-            for s in batch:
-                if s.completion.error is None:
-                    by_engine.setdefault(id(s.completion.engine), []).append(s)
-            for seqs in by_engine.values():
-                self.run_batch(seqs[0].completion.engine, seqs)
+            batch = self.next_batch()
+            try:
+                self.run_once(batch)
+            except Exception as e:  # waiting HTTP threads must always be answered
+                log.exception("scheduler failed on a batch of %d sequences", len(batch))
+                for s in batch:
+                    if not s.completion.done.is_set():
+                        s.completion.fail(ApiError(500, f"scheduler error: {type(e).__name__}: {e}"))
+
+    def run_once(self, batch: list[Sequence]) -> None:
+        batch = [s for s in batch if s.completion.error is None]
+        engine = self.engine
+        for s in batch:
+            c = s.completion
+            if c.engine is None:
+                c.engine = engine
+                if c.tokenizer is not engine.tokenizer:  # a reload brought a new tokenizer
+                    try:
+                        c.prompt_ids, c.tokenizer = render_prompt(engine, c.messages), engine.tokenizer
+                        check_context(c, engine)
+                    except ApiError as e:
+                        c.fail(e)
+        # All sequences of a request run on the engine that decoded its first one, so that its
+        # choices come from one checkpoint; a reload between its batches keeps the old engine.
+        by_engine: dict[int, list[Sequence]] = {}
+        for s in batch:
+            if s.completion.error is None:
+                by_engine.setdefault(id(s.completion.engine), []).append(s)
+        for seqs in by_engine.values():
+            self.run_batch(seqs[0].completion.engine, seqs)
 
     def run_batch(self, engine: Engine, seqs: list[Sequence]) -> None:
         started = time.monotonic()
@@ -565,6 +579,7 @@ class Handler(BaseHTTPRequestHandler):
     def read_json(self):
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
+            self.close_connection = True  # the body's end is unknown, so is the next request's start
             raise ApiError(411 if length is None else 400, "a Content-Length header is required")
         if int(length) > self.server.cfg.max_body_bytes:
             self.close_connection = True  # the unread body would be parsed as the next request

@@ -117,6 +117,7 @@ def test_concurrent_requests_share_batches(server):
     ({"n": 0}, "n"),
     ({"n": "2"}, "n"),
     ({"temperature": 5}, "temperature"),
+    ({"temperature": float("nan")}, "temperature"),
     ({"top_p": 0}, "top_p"),
     ({"max_tokens": 0}, "max_tokens"),
     ({"max_tokens": 100_000}, "messages"),
