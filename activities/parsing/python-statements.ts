@@ -33,10 +33,10 @@ export function splitStatements(source: string): string[] {
         i += quote.length - 1;
         quote = null;
       } else if (ch === '\n' && quote.length === 1) {
-        // An unterminated one-line string: Python rejects it; resume tokenizing at the newline
-        // so one broken line does not swallow the asserts after it.
+        // An unterminated one-line string: Python rejects the statement. End it here, brackets
+        // and all, so one broken line does not swallow the asserts after it.
         quote = null;
-        i--;
+        finish();
       } else {
         current += ch;
       }
