@@ -4,6 +4,9 @@ import { UsageError } from './command.js';
 // Each command lives in its own module and is loaded only when invoked, so `code-a1 schema`
 // does not pay for the Temporal worker or the S3 client.
 const commands: Record<string, () => Promise<{ default: Command }>> = {
+  bench: () => import('./commands/bench.js'),
+  check: () => import('./commands/check.js'),
+  exec: () => import('./commands/exec.js'),
   schema: () => import('./commands/schema.js'),
   score: () => import('./commands/score.js'),
 };
