@@ -36,6 +36,19 @@ export interface ServerLimits {
 }
 
 /**
+ * bwrap creates the missing parents of a bind with the mode of the host's: /root is 0700, which
+ * would hide a pyenv interpreter from the unprivileged uid. Create them world-traversable first.
+ */
+export function readableAncestors(paths: string[]): string[] {
+  const dirs = new Set<string>();
+  for (const p of paths) {
+    const parts = p.split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) dirs.add(`/${parts.slice(0, i).join('/')}`);
+  }
+  return [...dirs].sort().flatMap((d) => ['--perms', '0755', '--dir', d]);
+}
+
+/**
  * The fork server's command line: bubblewrap with every namespace but the user one (we are root,
  * and a user namespace would map the sandbox uid back to root, where RLIMIT_NPROC does not apply),
  * only the capabilities the supervisor needs, read-only binds of the interpreter, its libraries and
@@ -54,6 +67,7 @@ export function serverCommand(runtime: PythonRuntime, limits: ServerLimits, tmpM
     ...['--setenv', 'OPENBLAS_NUM_THREADS', '1', '--setenv', 'OMP_NUM_THREADS', '1'],
     '--cap-drop', 'ALL',
     ...['CAP_SYS_ADMIN', 'CAP_SETUID', 'CAP_SETGID', 'CAP_KILL', 'CAP_CHOWN'].flatMap((c) => ['--cap-add', c]),
+    ...readableAncestors(binds),
     ...binds.flatMap((p) => ['--ro-bind', p, p]),
     ...['--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64'],
     ...['--ro-bind', harnessDir, '/sandbox/lib'],

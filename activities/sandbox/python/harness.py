@@ -6,7 +6,6 @@ What comes out is data that the supervisor validates; expected values never ente
 import ast
 import atexit
 import builtins
-import io
 import os
 import signal
 import sys
@@ -18,14 +17,6 @@ from frames import read_frame, write_frame
 from values import Unrepresentable, decode, encode
 
 ERROR_TEXT_LIMIT = 2000
-
-
-def install_stdio():
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
-    sys.stdout = sys.__stdout__ = io.TextIOWrapper(
-        io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace")
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
-        io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True)
 
 
 def describe(err):

@@ -5,6 +5,7 @@ Each execution runs in a fresh PID namespace under the server's own supervision 
 so nothing an execution starts survives into the next one. Usage: server.py '<json config>' (uid, default limits).
 """
 import atexit
+import gc
 import json
 import os
 import sys
@@ -69,6 +70,9 @@ def main():
     limits = config["limits"]
     seccomp = Filter(compile_filter())
     atexit._clear()
+    # Everything imported so far is shared copy-on-write with every execution; keep the collector
+    # from walking (and so copying) it in each child.
+    gc.freeze()
     write_frame(1, {"ready": True})
     while (req := read_frame(0)) is not None:
         try:
