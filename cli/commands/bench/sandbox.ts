@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Command } from '../../command.js';
 import { createSandbox, type Sandbox, type TestCase } from '../../../activities/sandbox/index.js';
-import { resolvePython, defaultPython, type PythonRuntime } from '../../../activities/sandbox/runtime.js';
+import { defaultPython, readableAncestors, resolvePython, type PythonRuntime } from '../../../activities/sandbox/runtime.js';
 import { parseCommandLine, positiveInt } from '../exec.js';
 
 /**
@@ -102,6 +102,7 @@ function baselineCommand(runtime: PythonRuntime, program: string): string[] {
   return [
     'bwrap', '--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try',
     '--die-with-parent', '--new-session', '--clearenv',
+    ...readableAncestors(binds),
     ...binds.flatMap((p) => ['--ro-bind', p, p]),
     '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64',
     '--dev', '/dev', '--tmpfs', '/tmp', '--chdir', '/tmp',
