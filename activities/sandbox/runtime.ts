@@ -55,10 +55,9 @@ export function readableAncestors(paths: string[]): string[] {
  * the harness, a size-capped private /tmp, and an empty environment.
  */
 export function serverCommand(runtime: PythonRuntime, limits: ServerLimits, tmpMb: number): string[] {
-  const binds = [runtime.basePrefix, '/usr/lib', '/usr/lib64', runtime.sitePackages].filter((p) => existsSync(p));
-  const boot =
-    `import sys; sys.path[:0] = ['/sandbox/lib', ${JSON.stringify(runtime.sitePackages)}]; ` +
-    'import server; server.main()';
+  const binds = [runtime.basePrefix, '/usr/lib', '/usr/lib64'].filter((p) => existsSync(p));
+  // -I -S skip the site hooks (~45 ms per start); the packages are put on the path explicitly.
+  const boot = "import sys; sys.path[:0] = ['/sandbox/lib', '/sandbox/site-packages']; import server; server.main()";
   return [
     'bwrap',
     ...['--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try'],
@@ -70,7 +69,7 @@ export function serverCommand(runtime: PythonRuntime, limits: ServerLimits, tmpM
     ...readableAncestors(binds),
     ...binds.flatMap((p) => ['--ro-bind', p, p]),
     ...['--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64'],
-    ...['--ro-bind', harnessDir, '/sandbox/lib'],
+    ...['--ro-bind', harnessDir, '/sandbox/lib', '--ro-bind', runtime.sitePackages, '/sandbox/site-packages'],
     ...['--dev', '/dev', '--size', String(tmpMb * 1024 * 1024), '--tmpfs', '/tmp', '--chdir', '/tmp'],
     runtime.executable, '-I', '-S', '-c', boot, JSON.stringify({ limits }),
   ];

@@ -212,19 +212,29 @@ def run_program(req, limits, seccomp):
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
+        # The namespace's first process stays a trusted init that only reaps and reports: a program
+        # running as pid 1 could not be killed by its own signals, which would change what it does.
         try:
             become_sandboxed(limits, workdir, out_w, err_w, [st_w], _cpu_seconds(req["timeoutMs"]))
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            seccomp.load()
-            write_frame(st_w, {"i": SETUP_DONE})
-            os.close(st_w)
+            child = os.fork()
+            if child == 0:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                seccomp.load()
+                write_frame(st_w, {"i": SETUP_DONE})
+                os.close(st_w)
+                try:
+                    harness.run_program(req["source"])
+                finally:
+                    os._exit(1)
+            while True:
+                reaped, status = os.wait()
+                if reaped == child:
+                    write_frame(st_w, {"status": status})
+                    os._exit(0)
         except BaseException:
             _report_setup_failure(st_w)
-            os._exit(SETUP_FAILED)
-        try:
-            harness.run_program(req["source"])
         finally:
-            os._exit(1)
+            os._exit(SETUP_FAILED)
     for fd in (out_w, err_w, st_w):
         os.close(fd)
     stdout, stderr = _Capture(req["outputLimitBytes"]), _Capture(req["outputLimitBytes"])
@@ -237,18 +247,21 @@ def run_program(req, limits, seccomp):
         loop.run_until(lambda: False, started + req["timeoutMs"] / 1000)
         timed_out = not loop.exited
     finally:
-        status = loop.finish(kill=True)
+        loop.finish(kill=True)
         for fd in (out_r, err_r, st_r):
             os.close(fd)
         remove_workdir(workdir)
     duration_ms = round((time.monotonic() - started) * 1000)
     frames = reader.frames()
-    if not frames or frames[0] != {"i": SETUP_DONE}:
-        raise SetupError(frames[0].get("setupError") if frames else "the sandbox's first process died")
+    if {"i": SETUP_DONE} not in frames:
+        raise SetupError(next((f["setupError"] for f in frames if "setupError" in f), "the sandbox's first process died"))
     result = {"stdout": stdout.text(), "stderr": stderr.text(), "durationMs": duration_ms,
               "outputTruncated": stdout.truncated or stderr.truncated}
     if timed_out:
         return {"status": "timeout", "exitCode": None, **result}
+    status = next((f["status"] for f in frames if type(f.get("status")) is int), None)
+    if status is None:
+        raise SetupError("the sandbox's first process died before reporting the program's status")
     if os.WIFEXITED(status):
         code = os.WEXITSTATUS(status)
         return {"status": "ok" if code == 0 else "error", "exitCode": code, **result}
