@@ -108,6 +108,10 @@ def _result_of(fn):
         return {"o": "returned", "v": encode(value)}
     except Unrepresentable as err:
         return {"o": "unrepresentable", "error": str(err)}
+    except TestTimeout:
+        raise
+    except BaseException as err:
+        return {"o": "unrepresentable", "error": describe(err)}
 
 
 def serve_calls(code, entry, cmd_fd, res_fd, timeout_s):

@@ -54,7 +54,7 @@ def encode(value):
             return ["Z", [enc(x, depth + 1) for x in frozenset.__iter__(v)]]
         if t is dict:
             return ["D", [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in dict.items(v)]]
-        raise Unrepresentable(f"unsupported type {t.__module__}.{t.__qualname__}")
+        raise Unrepresentable(f"unsupported type {type.__getattribute__(t, '__name__')}")
 
     try:
         return enc(value, 0)
