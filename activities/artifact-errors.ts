@@ -1,4 +1,4 @@
-import { nonRetryableErrors } from '../../workflows/contract.js';
+import { nonRetryableErrors } from '../workflows/contract.js';
 
 /**
  * Errors of stored artifacts. Their names are the contract's non-retryable error types, so an

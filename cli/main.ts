@@ -9,6 +9,8 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   exec: () => import('./commands/exec.js'),
   schema: () => import('./commands/schema.js'),
   score: () => import('./commands/score.js'),
+  stack: () => import('./commands/stack.js'),
+  worker: () => import('./commands/worker.js'),
 };
 
 function usage(): string {

@@ -33,13 +33,13 @@ export const nonRetryableErrorTypes: string[] = Object.values(nonRetryableErrors
 
 export const stages = [
   'sampleBatch',
+  'publishPolicy',
   'generateCode',
   'generateTests',
   'execute',
   'score',
   'updateMistakeBook',
   'updatePolicy',
-  'publishPolicy',
   'recordIteration',
 ] as const;
 export type Stage = (typeof stages)[number];
@@ -51,8 +51,13 @@ export const keys = {
   stage: (runId: string, iteration: number, name: string) => `runs/${runId}/iter-${iteration}/${name}`,
   mistakeBook: (runId: string, iteration: number) => `runs/${runId}/mistake-book/iter-${iteration}.json`,
   checkpoint: (runId: string, role: string, iteration: number) => `runs/${runId}/checkpoints/${role}/iter-${iteration}`,
-  /** Written last by recordIteration: its presence means the iteration is complete. */
-  iterationRecord: (runId: string, iteration: number) => `runs/${runId}/iter-${iteration}/iteration.json`,
+  /**
+   * Written last by recordIteration: its presence means the iteration is complete. Records have
+   * a prefix of their own so that finding where a run stands lists only them, not every shard.
+   */
+  iterationRecord: (runId: string, iteration: number) =>
+    `runs/${runId}/iterations/${String(iteration).padStart(8, '0')}.json`,
+  iterationRecords: (runId: string) => `runs/${runId}/iterations/`,
 };
 
 /** Every activity of an iteration receives this; together with a stage name it fixes the output key. */
@@ -78,6 +83,8 @@ export interface SampleBatchInput extends IterationRef {
 export interface GenerateCodeInput extends IterationRef {
   batchKey: string;
   model: RunConfig['models']['code'];
+  /** Checkpoint the endpoint serves (published before sampling); recorded with every rollout. */
+  checkpoint: string;
   nCode: number;
   seed: number;
 }
@@ -86,6 +93,7 @@ export interface GenerateTestsInput extends IterationRef {
   batchKey: string;
   codeKey: string;
   model: RunConfig['models']['test'];
+  checkpoint: string;
   nTest: number;
   testsPerResponse: number;
   seed: number;
@@ -131,14 +139,17 @@ export interface PolicyCheckpoint {
   metrics: Record<string, number>;
 }
 
+/** Makes a role's serving endpoint serve `checkpoint`; a no-op when it already does. */
 export interface PublishPolicyInput extends IterationRef {
+  role: 'code' | 'test';
   model: RunConfig['models']['code'];
-  checkpoint: PolicyCheckpoint;
+  checkpoint: string;
 }
 
 export interface RecordIterationInput extends IterationRef {
   stageResults: Partial<Record<Stage, StageResult>>;
-  checkpoints: Record<'code' | 'test', string>;
+  /** The policy updates of this iteration, code role first. */
+  policies: PolicyCheckpoint[];
   stageDurationsMs: Partial<Record<Stage, number>>;
 }
 
@@ -157,6 +168,11 @@ export interface RunState {
   last: IterationRecord | null;
 }
 
+export interface LoadRunStateInput {
+  runId: string;
+  storageUri: string;
+}
+
 export interface IterationInput {
   config: RunConfig;
   iteration: number;
@@ -167,15 +183,40 @@ export interface IterationInput {
 export interface TrainingInput {
   /** Raw config: validated inside the workflow, so that CLI-started runs fail with a clear message. */
   config: unknown;
+  /** Carried across continue-as-new so a paused run stays paused. */
+  paused?: boolean;
 }
 
 export interface TrainingProgress {
   runId: string;
   targetIterations: number;
   completedIterations: number;
+  /** The iteration running now; query its workflow (`<runId>/iter-<n>`) for the stage. */
   currentIteration: number | null;
-  stage: Stage | null;
   paused: boolean;
   stopping: boolean;
   last: IterationRecord | null;
+}
+
+/** Activities by task queue. Workflows import these types only; implementations live in activities/. */
+export interface OrchestrationActivities {
+  loadRunState(input: LoadRunStateInput): Promise<RunState>;
+  sampleBatch(input: SampleBatchInput): Promise<StageResult>;
+  score(input: ScoreInput): Promise<StageResult>;
+  updateMistakeBook(input: UpdateMistakeBookInput): Promise<StageResult>;
+  recordIteration(input: RecordIterationInput): Promise<IterationRecord>;
+}
+
+export interface LlmActivities {
+  generateCode(input: GenerateCodeInput): Promise<StageResult>;
+  generateTests(input: GenerateTestsInput): Promise<StageResult>;
+  publishPolicy(input: PublishPolicyInput): Promise<void>;
+}
+
+export interface SandboxActivities {
+  execute(input: ExecuteInput): Promise<StageResult>;
+}
+
+export interface GpuActivities {
+  updatePolicy(input: UpdatePolicyInput): Promise<PolicyCheckpoint>;
 }

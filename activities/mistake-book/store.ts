@@ -3,7 +3,7 @@ import { keys } from '../../workflows/contract.js';
 import type { BookEntry, MistakeBook, ProblemBook } from './book.js';
 import { compareEntries, emptyBook } from './book.js';
 import { compareText } from './text-order.js';
-import { ArtifactConflictError, InvalidArtifactError, MissingArtifactError } from './errors.js';
+import { ArtifactConflictError, InvalidArtifactError, MissingArtifactError } from '../artifact-errors.js';
 
 /** Bump when the stored shape changes; loading refuses versions it does not know. */
 export const BOOK_SCHEMA_VERSION = 1;

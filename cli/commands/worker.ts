@@ -1,0 +1,24 @@
+import type { Worker } from '@temporalio/worker';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { parseWorkerEnv } from '../../config/worker-env.js';
+import type { WorkerEnv } from '../../config/worker-env.js';
+
+const factories: Record<string, () => Promise<(env: WorkerEnv) => Promise<Worker>>> = {
+  orchestration: async () => (await import('../../workers/orchestration.js')).createOrchestrationWorker,
+};
+
+const worker: Command = {
+  summary: `run workers for task queues (${Object.keys(factories).join(', ')} or all) until SIGINT/SIGTERM`,
+  async run(argv) {
+    const names = argv.length === 0 || argv.includes('all') ? Object.keys(factories) : argv;
+    const unknown = names.filter((n) => !factories[n]);
+    if (unknown.length) throw new UsageError(`unknown task queue(s): ${unknown.join(', ')}; expected ${Object.keys(factories).join(', ')} or all`);
+    const env = parseWorkerEnv(process.env);
+    const workers = await Promise.all(names.map(async (n) => (await factories[n]!())(env)));
+    console.log(`workers running on ${env.temporalAddress}: ${names.join(', ')}`);
+    await Promise.all(workers.map((w) => w.run()));
+    return 0;
+  },
+};
+export default worker;

@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import type { S3Connection } from '../activities/storage/s3-store.js';
+import { ConfigError, formatIssues } from './run-config.js';
+
+/**
+ * Where a worker process finds its services. Read from the environment once, in the worker
+ * entry points; secrets stay here and never enter workflow history.
+ */
+const workerEnvSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  /** S3-protocol endpoint for s3:// storage URIs; unset means AWS S3 itself. */
+  CODE_A1_S3_ENDPOINT: z.url().optional(),
+  AWS_REGION: z.string().default('us-east-1'),
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().optional(),
+  /** Concurrent activities per worker; the sandbox worker defaults to one per core. */
+  CODE_A1_MAX_ACTIVITIES: z.coerce.number().int().positive().optional(),
+  /** Scratch space for checkpoints and trainer I/O. */
+  CODE_A1_WORK_DIR: z.string().optional(),
+});
+
+export interface WorkerEnv {
+  temporalAddress: string;
+  namespace: string;
+  s3: S3Connection;
+  maxActivities: number | undefined;
+  workDir: string | undefined;
+  /** The raw environment, for API keys named by a run config's `apiKeyEnv`. */
+  secrets: Readonly<Record<string, string | undefined>>;
+}
+
+export function parseWorkerEnv(env: NodeJS.ProcessEnv): WorkerEnv {
+  const parsed = workerEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const issues = formatIssues(parsed.error);
+    throw new ConfigError(`invalid worker environment: ${issues.join('; ')}`, issues);
+  }
+  const e = parsed.data;
+  return {
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    namespace: e.TEMPORAL_NAMESPACE,
+    s3: {
+      endpoint: e.CODE_A1_S3_ENDPOINT,
+      region: e.AWS_REGION,
+      accessKeyId: e.AWS_ACCESS_KEY_ID,
+      secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+      // Local S3 servers address buckets by path; AWS itself prefers virtual hosts.
+      forcePathStyle: e.CODE_A1_S3_ENDPOINT !== undefined,
+    },
+    maxActivities: e.CODE_A1_MAX_ACTIVITIES,
+    workDir: e.CODE_A1_WORK_DIR,
+    secrets: env,
+  };
+}

@@ -1,0 +1,102 @@
+import { spawn } from 'node:child_process';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A long-lived service process started in the background, tracked by a pid file. */
+export interface ServiceSpec {
+  name: string;
+  command: string;
+  args: string[];
+  pidFile: string;
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function readPid(pidFile: string): Promise<number | undefined> {
+  try {
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts the service detached (it outlives this process, in its own process group) unless the
+ * pid file names a live process already. Returns the pid.
+ */
+export async function startDetached(spec: ServiceSpec): Promise<number> {
+  const running = await readPid(spec.pidFile);
+  if (running) return running;
+  await mkdir(dirname(spec.pidFile), { recursive: true });
+  await mkdir(dirname(spec.logFile), { recursive: true });
+  const log = await open(spec.logFile, 'a');
+  try {
+    const child = spawn(spec.command, spec.args, {
+      detached: true,
+      stdio: ['ignore', log.fd, log.fd],
+      env: spec.env ?? process.env,
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    child.unref();
+    await writeFile(spec.pidFile, String(child.pid));
+    return child.pid!;
+  } finally {
+    await log.close();
+  }
+}
+
+/** SIGTERM the service's process group, SIGKILL after `graceMs`; removes the pid file. */
+export async function stopService(pidFile: string, graceMs = 10_000): Promise<boolean> {
+  const pid = await readPid(pidFile);
+  await rm(pidFile, { force: true });
+  if (!pid) return false;
+  await stopPid(pid, graceMs);
+  return true;
+}
+
+export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(pid)) signal('SIGKILL');
+}
+
+/** Polls `probe` until it resolves true or `timeoutMs` passes; the last error explains a failure. */
+export async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await probe()) return;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(250);
+  }
+  throw new Error(`${what} not ready after ${timeoutMs} ms`, { cause: lastError });
+}

@@ -1,0 +1,87 @@
+import { appendFile, access } from 'node:fs/promises';
+import { Context, heartbeat } from '@temporalio/activity';
+import type {
+  ExecuteInput,
+  GenerateCodeInput,
+  GenerateTestsInput,
+  GpuActivities,
+  IterationRef,
+  LlmActivities,
+  OrchestrationActivities,
+  PublishPolicyInput,
+  SampleBatchInput,
+  SandboxActivities,
+  ScoreInput,
+  StageResult,
+  UpdateMistakeBookInput,
+  UpdatePolicyInput,
+} from '../../workflows/contract.js';
+import { keys } from '../../workflows/contract.js';
+import { createRunStateActivities } from '../../activities/run-state.js';
+import { openStore } from '../../activities/storage/index.js';
+
+/**
+ * Test doubles for the stages, for workflow tests: each writes a small output at its stage's
+ * key, once, and appends a line to `journal` for every call ("call") and for every output it
+ * actually wrote ("apply"). A stage blocks, heartbeating, while the file `<gateDir>/<stage>` or
+ * `<gateDir>/<iteration>.<stage>` exists, which lets a test kill a worker in the middle of it.
+ */
+export interface RecordingOptions {
+  journal: string;
+  gateDir: string;
+}
+
+export function recordingStages({ journal, gateDir }: RecordingOptions) {
+  const deps = { openStore: (uri: string) => openStore(uri) };
+
+  async function stage(name: string, ref: IterationRef, summary: Record<string, number>, extra: object = {}): Promise<StageResult> {
+    await appendFile(journal, `call ${ref.runId} ${ref.iteration} ${name}\n`);
+    while ((await exists(`${gateDir}/${name}`)) || (await exists(`${gateDir}/${ref.iteration}.${name}`))) {
+      heartbeat(name);
+      // Rejects when the activity is cancelled, e.g. because its workflow was terminated.
+      await Context.current().sleep(200);
+    }
+    const key = keys.stage(ref.runId, ref.iteration, `${name}.json`);
+    const store = deps.openStore(ref.storageUri);
+    if (await store.putIfAbsent(key, JSON.stringify({ stage: name, ...extra }))) {
+      await appendFile(journal, `apply ${ref.runId} ${ref.iteration} ${name}\n`);
+    }
+    return { key, summary };
+  }
+
+  const orchestration: OrchestrationActivities = {
+    ...createRunStateActivities(deps),
+    sampleBatch: (i: SampleBatchInput) => stage('sampleBatch', i, { problems: i.batchSize }),
+    score: (i: ScoreInput) => stage('score', i, { codeRewardMean: 0.5 }, { input: i.executionKey }),
+    updateMistakeBook: async (i: UpdateMistakeBookInput) => {
+      const result = await stage('updateMistakeBook', i, { tests: 1 }, { previous: i.previousKey });
+      return { ...result, key: keys.mistakeBook(i.runId, i.iteration) };
+    },
+  };
+  const llm: LlmActivities = {
+    generateCode: (i: GenerateCodeInput) => stage('generateCode', i, { samples: i.nCode }, { checkpoint: i.checkpoint }),
+    generateTests: (i: GenerateTestsInput) => stage('generateTests', i, { samples: i.nTest }, { input: i.codeKey }),
+    publishPolicy: async (i: PublishPolicyInput) => {
+      await stage(`publishPolicy-${i.role}`, i, {}, { checkpoint: i.checkpoint });
+    },
+  };
+  const sandbox: SandboxActivities = {
+    execute: (i: ExecuteInput) => stage('execute', i, { executions: 1 }, { tests: i.testsKey, book: i.mistakeBookKey }),
+  };
+  const gpu: GpuActivities = {
+    updatePolicy: async (i: UpdatePolicyInput) => {
+      await stage(`updatePolicy-${i.role}`, i, {}, { base: i.baseCheckpoint });
+      return { role: i.role, checkpoint: keys.checkpoint(i.runId, i.role, i.iteration), metrics: { loss: 0.1 } };
+    },
+  };
+  return { ...orchestration, ...llm, ...sandbox, ...gpu };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

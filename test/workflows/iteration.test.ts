@@ -1,0 +1,106 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { codeA1Iteration } from '../../workflows/iteration.js';
+import { keys, taskQueues } from '../../workflows/contract.js';
+import { connectClient, withWorker } from '../support/temporal.js';
+import { tempDir, testConfig } from '../support/config.js';
+import { readJournal } from '../support/journal.js';
+import { recordingStages } from '../support/recording-stages.js';
+import type { Client } from '@temporalio/client';
+
+describe('codeA1Iteration', () => {
+  let client: Client;
+  let close: () => Promise<void>;
+  before(async () => ({ client, close } = await connectClient()));
+  after(() => close());
+
+  it('runs the stages in the order of the algorithm and records the iteration', async () => {
+    const dir = await tempDir();
+    const config = testConfig(`${dir}/store`);
+    const journal = `${dir}/journal`;
+    const record = await withWorker(recordingStages({ journal, gateDir: dir }), () =>
+      client.workflow.execute(codeA1Iteration, {
+        taskQueue: taskQueues.orchestration,
+        workflowId: `${config.runId}/iter-0-${randomUUID()}`,
+        args: [{ config, iteration: 0, previous: null }],
+      }),
+    );
+    const calls = (await readJournal(journal)).filter((e) => e.kind === 'call').map((e) => e.stage);
+    assert.deepEqual(calls.slice(0, 1), ['sampleBatch']);
+    assert.deepEqual(new Set(calls.slice(1, 3)), new Set(['publishPolicy-code', 'publishPolicy-test']));
+    assert.deepEqual(calls.slice(3), [
+      'generateCode',
+      'generateTests',
+      'execute',
+      'score',
+      'updateMistakeBook',
+      'updatePolicy-code',
+      'updatePolicy-test',
+    ]);
+    assert.equal(record.mistakeBookKey, keys.mistakeBook(config.runId, 0));
+    assert.deepEqual(record.checkpoints, {
+      code: keys.checkpoint(config.runId, 'code', 0),
+      test: keys.checkpoint(config.runId, 'test', 0),
+    });
+    assert.equal(record.metrics['score.codeRewardMean'], 0.5);
+    assert.equal(record.metrics['train.code.loss'], 0.1);
+  });
+
+  it('carries only storage keys and small summaries through history, whatever the batch size', async () => {
+    const sizes: number[] = [];
+    for (const batchSize of [4, 4096]) {
+      const dir = await tempDir();
+      const config = testConfig(`${dir}/store`, { algorithm: { batchSize, nCode: 8, nTest: 8 } });
+      const workflowId = `${config.runId}/iter-0-${randomUUID()}`;
+      await withWorker(recordingStages({ journal: `${dir}/journal`, gateDir: dir }), () =>
+        client.workflow.execute(codeA1Iteration, {
+          taskQueue: taskQueues.orchestration,
+          workflowId,
+          args: [{ config, iteration: 0, previous: null }],
+        }),
+      );
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      const results = history.events!.filter((e) => e.activityTaskCompletedEventAttributes);
+      for (const event of results) {
+        const payload = event.activityTaskCompletedEventAttributes!.result!.payloads![0]!;
+        const text = Buffer.from(payload.data!).toString();
+        assert.ok(text.length < 2_000, `activity result of ${text.length} bytes in history`);
+      }
+      sizes.push(history.events!.length);
+    }
+    assert.equal(sizes[0], sizes[1], 'history events per iteration must not depend on the batch size');
+  });
+
+  it('starts from the previous iteration: its checkpoints and its Mistake Book', async () => {
+    const dir = await tempDir();
+    const config = testConfig(`${dir}/store`);
+    const previous = {
+      runId: config.runId,
+      iteration: 0,
+      mistakeBookKey: keys.mistakeBook(config.runId, 0),
+      checkpoints: { code: 'ckpt/code-0', test: 'ckpt/test-0' },
+      metrics: {},
+    };
+    const stages = recordingStages({ journal: `${dir}/journal`, gateDir: dir });
+    const seen: Record<string, unknown> = {};
+    await withWorker(
+      {
+        ...stages,
+        generateCode: async (i) => ((seen.code = i.checkpoint), stages.generateCode(i)),
+        execute: async (i) => ((seen.book = i.mistakeBookKey), stages.execute(i)),
+        updatePolicy: async (i) => ((seen[`ref-${i.role}`] = [i.baseCheckpoint, i.referenceCheckpoint]), stages.updatePolicy(i)),
+      } satisfies typeof stages,
+      () =>
+        client.workflow.execute(codeA1Iteration, {
+          taskQueue: taskQueues.orchestration,
+          workflowId: `${config.runId}/iter-1-${randomUUID()}`,
+          args: [{ config, iteration: 1, previous }],
+        }),
+    );
+    assert.equal(seen.code, 'ckpt/code-0');
+    assert.equal(seen.book, previous.mistakeBookKey);
+    assert.deepEqual(seen['ref-code'], ['ckpt/code-0', 'init/code']);
+    assert.deepEqual(seen['ref-test'], ['ckpt/test-0', 'init/test']);
+  });
+});

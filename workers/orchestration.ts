@@ -1,0 +1,23 @@
+import type { Worker } from '@temporalio/worker';
+import type { WorkerEnv } from '../config/worker-env.js';
+import { taskQueues } from '../workflows/contract.js';
+import { createRunStateActivities } from '../activities/run-state.js';
+import { createSampleBatchActivity } from '../activities/sample-batch.js';
+import { createScoreActivity } from '../activities/score.js';
+import { createUpdateMistakeBookActivity } from '../activities/update-mistake-book.js';
+import { createWorker, storageDeps, workflowsPath } from './connect.js';
+
+/** Workflows plus the cheap activities that run beside them. */
+export function createOrchestrationWorker(env: WorkerEnv): Promise<Worker> {
+  const deps = storageDeps(env);
+  return createWorker(env, {
+    taskQueue: taskQueues.orchestration,
+    workflowsPath,
+    activities: {
+      ...createRunStateActivities(deps),
+      ...createSampleBatchActivity(deps),
+      ...createScoreActivity(deps),
+      ...createUpdateMistakeBookActivity(deps),
+    },
+  });
+}

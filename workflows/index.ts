@@ -1,0 +1,3 @@
+// The workflow bundle's entry: every workflow type the workers register.
+export { codeA1Training } from './training.js';
+export { codeA1Iteration } from './iteration.js';

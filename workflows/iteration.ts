@@ -1,0 +1,140 @@
+import { defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import type {
+  GpuActivities,
+  IterationInput,
+  IterationRecord,
+  LlmActivities,
+  OrchestrationActivities,
+  PolicyCheckpoint,
+  SandboxActivities,
+  Stage,
+  StageResult,
+} from './contract.js';
+import { quick, stageOptions } from './activity-options.js';
+
+export interface IterationProgress {
+  iteration: number;
+  stage: Stage;
+  completedStages: Stage[];
+}
+
+export const iterationProgressQuery = defineQuery<IterationProgress>('progress');
+
+/**
+ * One Code-A1 iteration (docs/code-a1.md, steps 1-9). Every stage reads its inputs from object
+ * storage by key and writes its output at a key derived from (run, iteration, stage), so the
+ * history holds keys and small summaries whatever the batch size, and a retried stage finds its
+ * finished output instead of redoing the work.
+ */
+export async function codeA1Iteration({ config, iteration, previous }: IterationInput): Promise<IterationRecord> {
+  const ref = { runId: config.runId, iteration, storageUri: config.storageUri };
+  const options = stageOptions(config.timeouts);
+  const bookkeeping = proxyActivities<OrchestrationActivities>(quick);
+  const orchestration = proxyActivities<OrchestrationActivities>(options.orchestration);
+  const llm = proxyActivities<LlmActivities>(options.generate);
+  const publisher = proxyActivities<LlmActivities>(options.publish);
+  const sandbox = proxyActivities<SandboxActivities>(options.execute);
+  const gpu = proxyActivities<GpuActivities>(options.train);
+
+  const progress: IterationProgress = { iteration, stage: 'sampleBatch', completedStages: [] };
+  setHandler(iterationProgressQuery, () => progress);
+  const results: Partial<Record<Stage, StageResult>> = {};
+  const durations: Partial<Record<Stage, number>> = {};
+
+  async function stage<T>(name: Stage, run: () => Promise<T>): Promise<T> {
+    progress.stage = name;
+    const started = Date.now();
+    const out = await run();
+    durations[name] = Date.now() - started;
+    progress.completedStages.push(name);
+    return out;
+  }
+  async function keyed(name: Stage, run: () => Promise<StageResult>): Promise<StageResult> {
+    const out = await stage(name, run);
+    results[name] = out;
+    return out;
+  }
+
+  // Rollouts come from the checkpoints the previous iteration produced; the frozen reference
+  // for the KL term is always the run's initial checkpoint.
+  const base = {
+    code: previous?.checkpoints.code ?? config.models.code.checkpoint,
+    test: previous?.checkpoints.test ?? config.models.test.checkpoint,
+  };
+  const previousBook = previous?.mistakeBookKey ?? null;
+  const { algorithm } = config;
+
+  const batch = await keyed('sampleBatch', () =>
+    orchestration.sampleBatch({ ...ref, dataset: config.dataset, batchSize: algorithm.batchSize, seed: config.seed }),
+  );
+  // Published at the start rather than after training, so that an iteration resumed after a
+  // model server restart still samples from the weights it expects.
+  await stage('publishPolicy', () =>
+    Promise.all(
+      (['code', 'test'] as const).map((role) =>
+        publisher.publishPolicy({ ...ref, role, model: config.models[role], checkpoint: base[role] }),
+      ),
+    ),
+  );
+  const code = await keyed('generateCode', () =>
+    llm.generateCode({
+      ...ref,
+      batchKey: batch.key,
+      model: config.models.code,
+      checkpoint: base.code,
+      nCode: algorithm.nCode,
+      seed: config.seed,
+    }),
+  );
+  const tests = await keyed('generateTests', () =>
+    llm.generateTests({
+      ...ref,
+      batchKey: batch.key,
+      codeKey: code.key,
+      model: config.models.test,
+      checkpoint: base.test,
+      nTest: algorithm.nTest,
+      testsPerResponse: algorithm.testsPerResponse,
+      seed: config.seed,
+    }),
+  );
+  const execution = await keyed('execute', () =>
+    sandbox.execute({
+      ...ref,
+      batchKey: batch.key,
+      codeKey: code.key,
+      testsKey: tests.key,
+      mistakeBookKey: previousBook,
+      algorithm,
+      sandbox: config.sandbox,
+    }),
+  );
+  const scores = await keyed('score', () =>
+    orchestration.score({ ...ref, executionKey: execution.key, mistakeBookKey: previousBook, algorithm }),
+  );
+  await keyed('updateMistakeBook', () =>
+    orchestration.updateMistakeBook({ ...ref, scoresKey: scores.key, previousKey: previousBook, algorithm }),
+  );
+
+  const update = (role: 'code' | 'test') =>
+    gpu.updatePolicy({
+      ...ref,
+      role,
+      rolloutsKey: role === 'code' ? code.key : tests.key,
+      scoresKey: scores.key,
+      baseCheckpoint: base[role],
+      referenceCheckpoint: config.models[role].checkpoint,
+      trainer: config.trainer,
+    });
+  const updated: PolicyCheckpoint[] = await stage('updatePolicy', async () =>
+    config.trainer.parallelRoles ? Promise.all([update('code'), update('test')]) : [await update('code'), await update('test')],
+  );
+
+  return stage('recordIteration', () =>
+    bookkeeping.recordIteration({ ...ref, stageResults: results, policies: updated, stageDurationsMs: durations }),
+  );
+}
+
+export function iterationWorkflowId(runId: string, iteration: number): string {
+  return `${runId}/iter-${iteration}`;
+}
