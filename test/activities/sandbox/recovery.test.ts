@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { SandboxUnavailableError, createSandbox } from '../../../activities/sandbox/index.js';
+import { useSandbox } from './helpers.js';
+
+/** Pids of this pool's bubblewrap fork servers (their command line carries the slot uids). */
+function forkServers(uids: number[]): number[] {
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return argv[0] === 'bwrap' && uids.some((uid) => argv.some((a) => a.includes(`"uid":${uid}`)));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('the fork server pool', () => {
+  const sandbox = useSandbox({ concurrency: 1 });
+
+  it('replaces a fork server that died while idle', async () => {
+    for (const pid of forkServers(sandbox.uids)) process.kill(pid, 'SIGKILL');
+    const result = await sandbox.get().runProgram('print("still here")');
+    assert.equal(result.stdout, 'still here\n');
+  });
+
+  it('re-runs a request whose fork server died under it', async () => {
+    const running = sandbox.get().runProgram('import time\ntime.sleep(0.6)\nprint("done")', { timeoutMs: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const killed = forkServers(sandbox.uids);
+    assert.ok(killed.length > 0);
+    for (const pid of killed) process.kill(pid, 'SIGKILL');
+    const result = await running;
+    assert.equal(result.status, 'ok');
+    assert.equal(result.stdout, 'done\n');
+  });
+
+  it('survives a program that crashes its own interpreter', async () => {
+    const crashed = await sandbox.get().runProgram('import ctypes\nctypes.string_at(0)');
+    assert.equal(crashed.status, 'killed');
+    assert.equal((await sandbox.get().runProgram('print(1)')).stdout, '1\n');
+  });
+});
+
+describe('a sandbox that cannot start', () => {
+  it('fails with SandboxUnavailableError, never with a program outcome', async () => {
+    await assert.rejects(createSandbox({ concurrency: 1, python: '/nonexistent/python' }), SandboxUnavailableError);
+  });
+});
