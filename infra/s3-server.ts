@@ -7,7 +7,8 @@ import { startDetached, stopService, waitUntil } from './process.js';
 export interface S3ServerOptions {
   stateDir: string;
   port: number;
-  bucket: string;
+  /** Created when missing; the first is also gofakes3's initial bucket. */
+  buckets: string[];
 }
 
 /** gofakes3 accepts any signed request; these fixed credentials keep the SDK off the EC2 metadata probe. */
@@ -31,18 +32,20 @@ export async function startS3(binary: string, opts: S3ServerOptions): Promise<nu
   const pid = await startDetached({
     name: 's3',
     command: binary,
-    args: ['-backend', 'bolt', '-bolt.db', `${opts.stateDir}/s3.bolt`, '-host', `127.0.0.1:${opts.port}`, '-initialbucket', opts.bucket],
+    args: ['-backend', 'bolt', '-bolt.db', `${opts.stateDir}/s3.bolt`, '-host', `127.0.0.1:${opts.port}`, '-initialbucket', opts.buckets[0]!],
     pidFile: `${opts.stateDir}/s3.pid`,
     logFile: `${opts.stateDir}/s3.log`,
   });
   const client = createS3Client(localS3Connection(opts.port));
   try {
     await waitUntil(`S3 server on port ${opts.port}`, async () => {
-      try {
-        await client.send(new HeadBucketCommand({ Bucket: opts.bucket }));
-      } catch (err) {
-        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
-        await client.send(new CreateBucketCommand({ Bucket: opts.bucket }));
+      for (const bucket of opts.buckets) {
+        try {
+          await client.send(new HeadBucketCommand({ Bucket: bucket }));
+        } catch (err) {
+          if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
+          await client.send(new CreateBucketCommand({ Bucket: bucket }));
+        }
       }
       return true;
     }, 30_000);

@@ -11,7 +11,8 @@ export const localStack = {
   },
     // `code-a1-test` keeps the test suite's workflows and task queues apart from real runs.
   temporal: { port: 7233, uiPort: 8233, namespaces: ['default', 'code-a1-test'] },
-  s3: { port: 9100, bucket: 'code-a1' },
+    // `code-a1-test` is the test suite's bucket, so that tests never touch a local run's artifacts.
+  s3: { port: 9100, buckets: ['code-a1', 'code-a1-test'] },
 };
 
 export interface StackEndpoints {
@@ -29,7 +30,7 @@ export function endpoints(): StackEndpoints {
     temporalUi: `http://127.0.0.1:${temporal.uiPort}`,
     namespace: temporal.namespaces[0]!,
     s3Endpoint: localS3Connection(s3.port).endpoint!,
-    storageUri: `s3://${s3.bucket}`,
+    storageUri: `s3://${s3.buckets[0]}`,
   };
 }
 

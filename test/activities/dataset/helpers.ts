@@ -1,3 +1,4 @@
+import { testS3Connection } from '../../support/s3.js';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,12 +57,4 @@ export function flatRow(id: string, overrides: Record<string, unknown> = {}): Re
  */
 export const s3Bucket = 'code-a1-test';
 
-export function s3Connection(): S3Connection {
-  const endpoint = process.env.CODE_A1_TEST_S3_ENDPOINT;
-  if (!endpoint) {
-    throw new Error(
-      'CODE_A1_TEST_S3_ENDPOINT is not set: start a local S3 server (e.g. gofakes3 -backend memory -initialbucket code-a1-test) and set it to its URL',
-    );
-  }
-  return { endpoint, region: 'us-east-1', accessKeyId: 'test', secretAccessKey: 'testtest', forcePathStyle: true };
-}
+export const s3Connection = testS3Connection;

@@ -2,6 +2,7 @@
  * Shared set-up for the scoring, Mistake Book, activity and CLI tests: record builders with
  * the paper's defaults, and the object stores the round-trip tests run against.
  */
+import { testS3Store } from '../../support/s3.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,22 +57,9 @@ export async function fileStore(): Promise<{ store: ObjectStore; uri: string; cl
   return { store: openStore(uri), uri, close: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/**
- * An S3 store on the test runner's local gofakes3 server (bucket `code-a1-test`). Its absence is
- * a failure, not a skip: the S3 path is the one production uses.
- */
+/** An S3 store on the test runner's local S3 server, under `prefix`. */
 export function s3Store(prefix: string): ObjectStore {
-  const endpoint = process.env.CODE_A1_TEST_S3_ENDPOINT;
-  if (!endpoint) {
-    throw new Error('CODE_A1_TEST_S3_ENDPOINT is not set: start a local S3 server (e.g. gofakes3 -initialbucket code-a1-test) and set it to its URL');
-  }
-  return openStore(`s3://code-a1-test/${prefix}`, {
-    endpoint,
-    region: 'us-east-1',
-    accessKeyId: 'test',
-    secretAccessKey: 'testtest',
-    forcePathStyle: true,
-  });
+  return testS3Store(prefix);
 }
 
 /** Floating-point equality to 1e-9, reporting both numbers. */

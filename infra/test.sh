@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, brings up the local stack (Temporal dev server and
+# S3 server) and runs every test suite against it: type check, TypeScript tests, Python tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+infra/setup.sh
+npx code-a1 stack up
+
+export TEMPORAL_ADDRESS=127.0.0.1:7233
+export CODE_A1_TEST_S3_ENDPOINT=http://127.0.0.1:9100
+
+echo "== type check" >&2
+npx tsc --noEmit
+echo "== TypeScript tests" >&2
+npm test
+echo "== Python tests" >&2
+.venv/bin/python -m pytest python/tests -q
