@@ -11,14 +11,13 @@ export const problemExecutionSchema = z.strictObject({
       z.strictObject({
         valid: z.boolean(),
         mistakeBookPassed: z.array(z.boolean()),
-        responses: z
-          .array(
-            z.strictObject({
-              nonprintableRatio: z.number().min(0).max(1),
-              asserts: z.array(z.strictObject({ test: z.string(), valid: z.boolean(), passed: z.boolean().nullish() })),
-            }),
-          )
-          .min(1),
+        // Empty for a candidate without code: no tests are generated against it (its rewardA is 0).
+        responses: z.array(
+          z.strictObject({
+            nonprintableRatio: z.number().min(0).max(1),
+            asserts: z.array(z.strictObject({ test: z.string(), valid: z.boolean(), passed: z.boolean().nullish() })),
+          }),
+        ),
       }),
     )
     .min(1),
