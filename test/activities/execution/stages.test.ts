@@ -13,6 +13,7 @@ import type { ProblemExecution } from '../../../activities/scoring/index.js';
 import { getJson, openStore, putJson } from '../../../activities/storage/index.js';
 import { readShardedRecords, shardKey, manifestKey } from '../../../activities/storage/manifest.js';
 import { keys } from '../../../workflows/contract.js';
+import type { StageResult } from '../../../workflows/contract.js';
 import { tempDir, testConfig } from '../../support/config.js';
 
 const problem: Problem = {
@@ -68,7 +69,7 @@ describe('execute, score and updateMistakeBook on parsed model output', () => {
 
     const env = new MockActivityEnvironment();
     const deps = { openStore: (uri: string) => openStore(uri) };
-    const execution = await env.run(createExecuteActivity({ ...deps, sandbox }).execute, {
+    const execution: StageResult = await env.run(createExecuteActivity({ ...deps, sandbox }).execute, {
       ...ref, batchKey: at('batch.json'), codeKey: manifestKey(at('code')), testsKey: manifestKey(at('tests')),
       mistakeBookKey: null, algorithm: config.algorithm, sandbox: config.sandbox,
     });
@@ -81,7 +82,7 @@ describe('execute, score and updateMistakeBook on parsed model output', () => {
     ]);
     assert.equal(record!.candidates[0]!.responses[0]!.asserts[1]!.valid, false, 'a wrong claimed value is invalid');
 
-    const scores = await env.run(createScoreActivity(deps).score, { ...ref, executionKey: execution.key, mistakeBookKey: null, algorithm: config.algorithm });
+    const scores: StageResult = await env.run(createScoreActivity(deps).score, { ...ref, executionKey: execution.key, mistakeBookKey: null, algorithm: config.algorithm });
     const scored = (await getJson<ScoresRecord>(store, scores.key))!.problems[0]!;
     // Candidate 0: V = 1 of T = 8, one invalid: valid = 1/8; passes its one test; M empty.
     assert.equal(scored.candidates[0]!.rewardA, 1);
