@@ -92,7 +92,7 @@ describe('execute, score and updateMistakeBook on parsed model output', () => {
     assert.equal(scored.candidates[1]!.responses[0]!.rewardB, 0.5 * 0.25 + 0.5 * (1 / 8));
     assert.equal(scored.candidates[2]!.rewardA, 0);
 
-    const book = await env.run(createUpdateMistakeBookActivity(deps).updateMistakeBook, {
+    const book: StageResult = await env.run(createUpdateMistakeBookActivity(deps).updateMistakeBook, {
       ...ref, scoresKey: scores.key, previousKey: null, algorithm: config.algorithm,
     });
     assert.equal(book.key, keys.mistakeBook(ref.runId, 0));
