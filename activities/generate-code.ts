@@ -1,0 +1,92 @@
+import type { GenerateCodeInput, StageResult } from '../workflows/contract.js';
+import { keys } from '../workflows/contract.js';
+import type { CodeRollout, Problem } from './records.js';
+import type { BatchRecord } from './sample-batch.js';
+import { MissingArtifactError } from './artifact-errors.js';
+import { extractCode } from './parsing/index.js';
+import { getJson } from './storage/index.js';
+import type { ChatClient, ChatCompletion, GenerationDeps } from './llm/index.js';
+import {
+  PromptTooLongError,
+  createLimiter,
+  endpointClient,
+  failedCompletion,
+  renderCodePrompt,
+  requestSeed,
+  runShardedStage,
+  sampleCounts,
+  toActivityFailure,
+  toSample,
+} from './llm/index.js';
+
+/** Problems per shard: with the paper's nCode = 8, 64 rollouts of up to 4,096 tokens, a few MB. */
+const defaultProblemsPerShard = 8;
+
+/**
+ * Step 2 of docs/code-a1.md: nCode candidates per problem from the Code LLM, one request per
+ * problem using the server's `n`. Output: `code/manifest.json` listing shards of CodeRollout,
+ * grouped by problem in batch order, candidates in index order.
+ */
+export function createGenerateCodeActivity(deps: GenerationDeps) {
+  async function generateCode(input: GenerateCodeInput): Promise<StageResult> {
+    try {
+      return await run(input);
+    } catch (err) {
+      throw toActivityFailure(err);
+    }
+  }
+
+  async function run(input: GenerateCodeInput): Promise<StageResult> {
+    const store = deps.openStore(input.storageUri);
+    const batch = await getJson<BatchRecord>(store, input.batchKey);
+    if (!batch) throw new MissingArtifactError(`batch ${store.uri}/${input.batchKey} is missing`);
+    const client = endpointClient(deps, input.model, 'code');
+    const limit = createLimiter(input.model.concurrency);
+    const shards = chunk(batch.problems, deps.problemsPerShard?.code ?? defaultProblemsPerShard);
+
+    return runShardedStage<CodeRollout>({
+      store,
+      prefix: keys.stage(input.runId, input.iteration, 'code'),
+      shardCount: shards.length,
+      heartbeatMs: deps.heartbeatMs,
+      fixed: { problems: batch.problems.length, requests: batch.problems.length },
+      generate: async (index, signal) =>
+        (await Promise.all(shards[index]!.map((problem) => limit(() => sampleProblem(client, input, problem, signal))))).flat(),
+      count: (rollouts) => ({ ...sampleCounts(rollouts), noCode: rollouts.filter((r) => r.code === null).length }),
+    });
+  }
+
+  async function sampleProblem(client: ChatClient, input: GenerateCodeInput, problem: Problem, signal: AbortSignal): Promise<CodeRollout[]> {
+    const prompt = renderCodePrompt(problem);
+    const { sampling } = input.model;
+    let completion: ChatCompletion;
+    try {
+      completion = await client.complete(
+        {
+          messages: prompt.messages,
+          n: input.nCode,
+          temperature: sampling.temperature,
+          topP: sampling.topP,
+          maxTokens: sampling.maxTokens,
+          seed: requestSeed({ role: 'code', runSeed: input.seed, iteration: input.iteration, questionId: problem.questionId }),
+        },
+        signal,
+      );
+    } catch (err) {
+      if (!(err instanceof PromptTooLongError)) throw err;
+      completion = failedCompletion(input.nCode);
+    }
+    return completion.choices.map((choice, candidateIndex) => ({
+      ...toSample(prompt, completion, choice, input.checkpoint),
+      questionId: problem.questionId,
+      candidateIndex,
+      code: extractCode(choice.text, { entryPoint: problem.entryPoint }),
+    }));
+  }
+
+  return { generateCode };
+}
+
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+}

@@ -1,0 +1,46 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { log } from '@temporalio/activity';
+import type { ModelEndpoint } from '../../config/run-config.js';
+import type { StorageDeps } from '../deps.js';
+import type { ChatClientOptions } from './chat-client.js';
+import { ChatClient } from './chat-client.js';
+import { ModelConfigError, ModelUnavailableError } from './errors.js';
+
+/** What the generation activities need beyond storage; tests inject `fetch` and the secrets. */
+export interface GenerationDeps extends StorageDeps {
+  fetch?: typeof fetch;
+  /** Worker environment holding the API keys that run configs name by `apiKeyEnv`. */
+  secrets?: Readonly<Record<string, string | undefined>>;
+  client?: Pick<ChatClientOptions, 'timeoutMs' | 'maxAttempts' | 'initialDelayMs' | 'maxDelayMs' | 'returnTokenIds'>;
+  /** Problems per stored shard: the unit of resume. */
+  problemsPerShard?: { code?: number; tests?: number };
+  heartbeatMs?: number;
+}
+
+/** A client for one role's endpoint; keys come from the worker's environment, never from history. */
+export function endpointClient(deps: GenerationDeps, model: ModelEndpoint, role: 'code' | 'test'): ChatClient {
+  let apiKey: string | undefined;
+  if (model.apiKeyEnv !== undefined) {
+    apiKey = deps.secrets?.[model.apiKeyEnv];
+    if (!apiKey) throw new ModelConfigError(`models.${role}.apiKeyEnv names ${model.apiKeyEnv}, which is not set in this worker's environment`);
+  }
+  return new ChatClient({
+    baseUrl: model.baseUrl,
+    model: model.model,
+    ...(apiKey ? { apiKey } : {}),
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...deps.client,
+    onRetry: (info) => log.warn('model request retried', { role, baseUrl: model.baseUrl, ...info }),
+  });
+}
+
+/**
+ * An endpoint that stayed unavailable through a request's retry budget fails the attempt as a
+ * retryable failure; when the server said how long to wait, Temporal waits that long.
+ */
+export function toActivityFailure(err: unknown): unknown {
+  if (err instanceof ModelUnavailableError && err.retryAfterMs !== undefined) {
+    return ApplicationFailure.create({ message: err.message, type: err.name, nextRetryDelay: err.retryAfterMs, cause: err });
+  }
+  return err;
+}

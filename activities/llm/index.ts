@@ -1,0 +1,13 @@
+export { ChatClient, PromptTooLongError, retryAfterMs } from './chat-client.js';
+export type { ChatChoice, ChatClientOptions, ChatCompletion, ChatRequest, RetryInfo } from './chat-client.js';
+export { ModelConfigError, ModelUnavailableError } from './errors.js';
+export { createLimiter } from './concurrency.js';
+export { promptVersions, questionText, renderCodePrompt, renderTestPrompt } from './prompts.js';
+export type { RenderedPrompt } from './prompts.js';
+export { requestSeed } from './seeds.js';
+export type { SeedParts } from './seeds.js';
+export { endpointClient, toActivityFailure } from './endpoint.js';
+export type { GenerationDeps } from './endpoint.js';
+export { failedCompletion, sampleCounts, toSample } from './rollouts.js';
+export { manifestKey, runShardedStage, shardKey } from './sharded-stage.js';
+export type { GenerationManifest, ShardProgress, ShardedStage } from './sharded-stage.js';
