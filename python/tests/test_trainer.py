@@ -1,0 +1,230 @@
+"""GRPO trainer: the loss against hand-computed values, and real update steps on a tiny random Llama
+model built here (no downloads). `build_tiny_model` is also used by the TypeScript launcher tests."""
+import json
+import math
+from contextlib import nullcontext
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+PYTHON_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PYTHON_DIR))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+import trainer  # noqa: E402
+from trainer import TrainConfig, batch_tensors, grpo_token_losses, lr_at  # noqa: E402
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_model(path, seed: int = 0) -> Path:
+    """A 2-layer Llama (~30k parameters) with a byte-level BPE tokenizer and a chat template, saved
+    like any Hugging Face checkpoint, so the trainer and the model server load it unchanged."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    path = Path(path)
+    specials = ["<pad>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    corpus = ["def add(a, b):\n    return a + b\n", "assert add(1, 2) == 3\n", "Write a Python function."] * 4
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<|im_end|>",
+                                        bos_token="<|im_start|>", chat_template=CHAT_TEMPLATE)
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# The loss against hand-computed values
+
+
+def close(actual: torch.Tensor, expected) -> None:
+    torch.testing.assert_close(actual, torch.tensor(expected, dtype=actual.dtype))
+
+
+def losses(logp, old, ref, adv, **overrides):
+    t = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
+    return grpo_token_losses(t(logp), t(old), t(ref), t(adv), TrainConfig(**overrides))
+
+
+def test_ratio_is_clipped_on_both_sides_by_the_sign_of_the_advantage():
+    ln = math.log
+    # Columns: ratio 1.5 and 0.5; rows: advantage +1 and -1. Reference = policy, so the KL is 0.
+    logp = [[ln(1.5), ln(0.5)], [ln(1.5), ln(0.5)]]
+    total, pg, kl, ratio, clipped = losses(logp, [[0.0, 0.0], [0.0, 0.0]], logp, [1.0, -1.0])
+    # A > 0: the gain stops at 1 + 0.28 when the ratio rises; a falling ratio is not clipped.
+    # A < 0: a ratio below 1 - 0.2 is clipped; a rising one is not (the pessimistic max).
+    close(pg, [[-1.28, -0.5], [1.5, 0.8]])
+    assert clipped.tolist() == [[True, False], [False, True]]
+    close(ratio, [[1.5, 0.5], [1.5, 0.5]])
+    close(kl, [[0.0, 0.0], [0.0, 0.0]])
+    close(total, pg.tolist())
+
+
+def test_kl_is_the_k3_estimate_weighted_by_its_coefficient():
+    # k3 = exp(ref - logp) - (ref - logp) - 1: for d = ref - logp = 0.5, e^0.5 - 1.5; for d = -1, e^-1.
+    logp, ref = [[-1.0, -2.0]], [[-0.5, -3.0]]
+    total, pg, kl, _, _ = losses(logp, logp, ref, [0.0], kl_coef=0.001)
+    expected = [math.exp(0.5) - 1.5, math.exp(-1.0)]
+    close(kl, [expected])
+    close(total, [[0.001 * k for k in expected]])
+    assert pg.abs().sum().item() == 0
+
+
+def test_kl_per_token_is_clamped():
+    _, _, kl, _, _ = losses([[-20.0]], [[-20.0]], [[-1.0]], [0.0])
+    assert kl.item() == 10.0
+
+
+def test_the_loss_mask_covers_exactly_the_response_tokens():
+    ids, attention, mask, adv = batch_tensors([([5, 6, 7], [8, 9], 1.0), ([5], [8, 9, 10], -1.0)], "cpu")
+    assert ids.tolist() == [[5, 6, 7, 8, 9], [5, 8, 9, 10, 0]]
+    assert attention.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
+    # Position j predicts token j + 1: row 0 predicts 8, 9 from positions 2, 3; row 1 predicts 8, 9, 10.
+    assert mask.tolist() == [[0, 0, 1, 1], [1, 1, 1, 0]]
+    assert adv.tolist() == [1.0, -1.0]
+
+
+def test_learning_rate_warms_up_on_a_half_cosine_and_then_holds():
+    cfg = TrainConfig(learning_rate=1.0, warmup_steps=3)
+    assert [lr_at(s, cfg) for s in range(5)] == pytest.approx([0.5 * (1 - math.cos(math.pi * k / 4)) for k in (1, 2, 3)] + [1.0, 1.0])
+    decaying = TrainConfig(learning_rate=1.0, warmup_steps=0, decay_steps=4)
+    assert [lr_at(s, decaying) for s in (0, 2, 4, 9)] == pytest.approx([1.0, 0.5, 0.0, 0.0])
+
+
+# --------------------------------------------------------------------------------------------------
+# Update steps on a tiny model
+
+# Distinct token ids, so raising one response cannot raise the other through shared tokens.
+PROMPT = [1, 40, 41, 42, 43]
+GOOD = [60, 61, 62, 63, 2]
+BAD = [80, 81, 82, 83, 2]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def run_job(tmp_path, policy, rollouts, reference=None, optimizer_state=None, name="out", **config) -> tuple[Path, dict]:
+    out = tmp_path / name
+    job = {"role": "code", "policy": str(policy), "reference": str(reference or policy), "optimizerState": optimizer_state,
+           "output": str(out), "config": {"learningRate": 1e-3, "warmupSteps": 0, "threads": 1, **config}, "rollouts": rollouts}
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(job))
+    return out, trainer.main([str(path)])
+
+
+def rollout(response, advantage, prompt=PROMPT):
+    return {"promptTokenIds": prompt, "responseTokenIds": response, "advantage": advantage}
+
+
+def sequence_logprob(checkpoint, prompt, response) -> float:
+    model = trainer.load_model(str(checkpoint), torch.device("cpu"))
+    ids, attention, mask, _ = batch_tensors([(prompt, response, 0.0)], "cpu")
+    with torch.no_grad():
+        return (trainer.token_logprobs(model, ids, attention, nullcontext) * mask).sum().item()
+
+
+def weights(checkpoint) -> dict:
+    from safetensors.torch import load_file
+    return load_file(str(Path(checkpoint) / "model.safetensors"))
+
+
+def test_one_step_raises_positive_and_lowers_negative_advantage_responses(tiny, tmp_path):
+    out, metrics = run_job(tmp_path, tiny, [rollout(GOOD, 1.0), rollout(BAD, -1.0)])
+    assert sequence_logprob(out, PROMPT, GOOD) > sequence_logprob(tiny, PROMPT, GOOD)
+    assert sequence_logprob(out, PROMPT, BAD) < sequence_logprob(tiny, PROMPT, BAD)
+    # One epoch, one optimizer step: the ratio is exactly 1, nothing is clipped, no KL yet.
+    assert metrics["steps"] == 1 and metrics["ratio_mean"] == pytest.approx(1.0) and metrics["clip_fraction"] == 0
+    assert metrics["kl"] == 0 and metrics["response_tokens"] == 10 and metrics["grad_norm"] > 0
+
+
+def test_zero_advantages_with_the_reference_as_policy_change_nothing_but_weight_decay(tiny, tmp_path):
+    rollouts = [rollout(GOOD, 0.0), rollout(BAD, 0.0)]
+    out, _ = run_job(tmp_path, tiny, rollouts, weightDecay=0.0)
+    base = weights(tiny)
+    assert all(torch.equal(base[k], v) for k, v in weights(out).items())
+    # AdamW's decoupled decay still shrinks every weight by lr * weight_decay.
+    decayed, _ = run_job(tmp_path, tiny, rollouts, name="decayed", weightDecay=0.1)
+    assert all(torch.allclose(base[k] * (1 - 1e-3 * 0.1), v) for k, v in weights(decayed).items())
+
+
+def test_zero_advantages_pull_a_drifted_policy_toward_the_reference(tiny, tmp_path):
+    from transformers import AutoModelForCausalLM
+    drifted = tmp_path / "drifted"
+    model = AutoModelForCausalLM.from_pretrained(tiny)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.save_pretrained(drifted)
+    rollouts = [rollout(GOOD, 0.0), rollout(BAD, 0.0)]
+    first, m1 = run_job(tmp_path, drifted, rollouts, reference=tiny, name="first", weightDecay=0.0, klCoef=1.0)
+    _, m2 = run_job(tmp_path, first, rollouts, reference=tiny, name="second", weightDecay=0.0, klCoef=1.0)
+    assert m1["kl"] > 0 and m2["kl"] < m1["kl"]
+    assert m1["pg_loss"] == 0
+
+
+def test_micro_batches_accumulate_to_the_same_token_mean_step(tiny, tmp_path):
+    rollouts = [rollout(GOOD, 1.0), rollout(BAD[:2], -1.0), rollout(GOOD[:3], 0.5)]
+    whole, _ = run_job(tmp_path, tiny, rollouts, name="whole", microBatchSize=4)
+    split, _ = run_job(tmp_path, tiny, rollouts, name="split", microBatchSize=1)
+    a, b = weights(whole), weights(split)
+    assert all(torch.allclose(a[k], b[k], atol=1e-7) for k in a)
+
+
+def test_optimizer_state_continues_across_runs(tiny, tmp_path):
+    rollouts = [rollout(GOOD, 1.0), rollout(BAD, -1.0)]
+    first, m1 = run_job(tmp_path, tiny, rollouts, name="first", warmupSteps=10)
+    state = str(first / "optimizer.safetensors")
+    second, m2 = run_job(tmp_path, first, rollouts, optimizer_state=state, name="second", warmupSteps=10)
+    again, _ = run_job(tmp_path, first, rollouts, optimizer_state=state, name="again", warmupSteps=10)
+    fresh, m3 = run_job(tmp_path, first, rollouts, name="fresh", warmupSteps=10)
+    # The warm-up goes on from step 1, and the same state resumes to the same bits.
+    assert (m1["steps"], m2["steps"], m3["steps"]) == (1, 2, 1)
+    assert m2["lr"] == pytest.approx(lr_at(1, TrainConfig(learning_rate=1e-3, warmup_steps=10)))
+    assert all(torch.equal(v, weights(again)[k]) for k, v in weights(second).items())
+    assert any(not torch.equal(v, weights(fresh)[k]) for k, v in weights(second).items())
+    saved = json.loads((second / "trainer.json").read_text())
+    assert saved["step"] == 2 and saved["config"]["warmup_steps"] == 10
+
+
+def test_rollouts_without_token_ids_are_tokenised_with_the_chat_template(tiny, tmp_path):
+    text = {"messages": [{"role": "user", "content": "Write a Python function."}],
+            "response": "def add(a, b):\n    return a + b\n", "finishReason": "stop", "advantage": 1.0}
+    _, metrics = run_job(tmp_path, tiny, [text, rollout(BAD, -1.0)])
+    assert metrics["retokenized"] == 1 and metrics["rollouts"] == 2
+
+
+def test_the_command_line_writes_a_checkpoint_and_json_progress_lines(tiny, tmp_path):
+    job = {"role": "test", "policy": str(tiny), "reference": str(tiny), "optimizerState": None, "output": str(tmp_path / "out"),
+           "config": {"threads": 1}, "rollouts": [rollout(GOOD, 1.0), rollout(BAD, -1.0)]}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    run = subprocess.run([sys.executable, str(PYTHON_DIR / "trainer.py"), str(tmp_path / "job.json")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["start", "phase", "phase", "step", "done"]
+    files = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "optimizer.safetensors", "trainer.json", "metrics.json"} <= files
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text()) == events[-1]["metrics"]
