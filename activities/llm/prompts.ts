@@ -69,7 +69,7 @@ export function renderTestPrompt(problem: Problem, candidate: string, tests: num
           "- Output all assertions inside one '```python ... ```' code block, and do not output anything else.",
           '',
           'Question:',
-          questionText(problem),
+          questionText(problem).replace(/\s+$/, ''),
           '',
           'Buggy Code:',
           '```python',

@@ -1,0 +1,76 @@
+import { spawn } from 'node:child_process';
+import { access } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+
+/** The embedded model server (python/model_server.py) run by a test on a port of its own. */
+export interface ModelServer {
+  /** OpenAI-compatible base URL, ending in /v1. */
+  baseUrl: string;
+  model: string;
+  stop(): Promise<void>;
+}
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+export const defaultModelName = 'smollm2-135m-instruct';
+
+/** Where install-models.sh leaves the converted default model; it runs (once, minutes) when that is missing. */
+async function defaultCheckpoint(): Promise<string> {
+  const dir = join(process.env.CODE_A1_CACHE ?? join(homedir(), '.cache', 'code-a1'), 'models', defaultModelName);
+  try {
+    await access(join(dir, 'CONVERSION_COMPLETE.json'));
+    return dir;
+  } catch {
+    const { stdout } = await execa(join(repo, 'infra/install-models.sh'), { stderr: 'inherit' });
+    return stdout.trim().split('\n').at(-1)!;
+  }
+}
+
+/**
+ * Starts the server with `--port 0` and reads the port it bound from its start-up line, so
+ * parallel test files never race for a port. Start-up takes a few seconds (model load).
+ */
+export async function startModelServer({ timeoutMs = 120_000 }: { timeoutMs?: number } = {}): Promise<ModelServer> {
+  const checkpoint = await defaultCheckpoint();
+  const child = spawn(
+    join(repo, '.venv/bin/python'),
+    [join(repo, 'python/model_server.py'), '--checkpoint', checkpoint, '--model-name', defaultModelName, '--port', '0'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let log = '';
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`model server not serving after ${timeoutMs} ms:\n${log}`)), timeoutMs);
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      log += chunk;
+      const match = /serving \S+ at (http:\/\/\S+\/v1)/.exec(log);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`model server exited with ${code} before serving:\n${log}`));
+    });
+  }).catch(async (err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+  // Keep draining stderr so a chatty server never blocks on a full pipe.
+  child.stderr!.resume();
+  return {
+    baseUrl,
+    model: defaultModelName,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
