@@ -4,6 +4,7 @@ import { UsageError } from '../command.js';
 // One module per benchmark, loaded only when run.
 const benchmarks: Record<string, () => Promise<{ default: Command }>> = {
   sandbox: () => import('./bench/sandbox.js'),
+  generate: () => import('./bench/generate.js'),
 };
 
 const bench: Command = {
