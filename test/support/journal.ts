@@ -24,9 +24,12 @@ export async function readJournal(path: string): Promise<JournalEntry[]> {
     });
 }
 
-/** How many times each stage of each iteration wrote its output: `{ "0 execute": 1, ... }`. */
-export function appliedCounts(entries: JournalEntry[]): Record<string, number> {
+/**
+ * How many times each stage of each iteration of `runId` wrote its output: `{ "0 execute": 1 }`.
+ * Filtered by run, because a worker also serves whatever other workflows the server holds.
+ */
+export function appliedCounts(entries: JournalEntry[], runId: string): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const e of entries) if (e.kind === 'apply') counts[`${e.iteration} ${e.stage}`] = (counts[`${e.iteration} ${e.stage}`] ?? 0) + 1;
+  for (const e of entries) if (e.kind === 'apply' && e.runId === runId) counts[`${e.iteration} ${e.stage}`] = (counts[`${e.iteration} ${e.stage}`] ?? 0) + 1;
   return counts;
 }

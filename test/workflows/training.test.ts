@@ -11,14 +11,7 @@ import { connectClient, withWorker } from '../support/temporal.js';
 import { rawConfig, tempDir } from '../support/config.js';
 import { appliedCounts, readJournal } from '../support/journal.js';
 import { recordingStages } from '../support/recording-stages.js';
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+import { until } from '../support/processes.js';
 
 describe('codeA1Training', () => {
   let client: Client;
@@ -54,7 +47,7 @@ describe('codeA1Training', () => {
     const progress = await withWorker(recordingStages({ journal: `${dir}/journal`, gateDir: dir }), () => handle.result());
     assert.equal(progress.completedIterations, 3);
     assert.equal(progress.last?.iteration, 2);
-    const counts = appliedCounts(await readJournal(`${dir}/journal`));
+    const counts = appliedCounts(await readJournal(`${dir}/journal`), config.runId);
     for (const iteration of [0, 1, 2]) assert.equal(counts[`${iteration} execute`], 1);
     // Visibility is eventually consistent: wait for both continued runs to be listed.
     await until('two continued-as-new runs in visibility', async () => {
@@ -111,7 +104,7 @@ describe('codeA1Training', () => {
     const again = await start(config);
     const progress = await withWorker(recordingStages({ journal, gateDir: dir }), () => again.result());
     assert.equal(progress.completedIterations, 3);
-    const counts = appliedCounts(await readJournal(journal));
+    const counts = appliedCounts(await readJournal(journal), config.runId);
     for (const iteration of [0, 1, 2]) {
       for (const stage of ['sampleBatch', 'generateCode', 'generateTests', 'execute', 'score', 'updateMistakeBook']) {
         assert.equal(counts[`${iteration} ${stage}`], 1, `iteration ${iteration} ${stage} applied once`);
