@@ -1,17 +1,12 @@
-import { spawn } from 'node:child_process';
-import { access } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Command } from '../../command.js';
+import { defaultModelName, startModelServer } from '../../../infra/model-server.js';
 import { positiveInt } from '../exec.js';
 import { loadProblems } from '../../../activities/dataset/index.js';
 import { ChatClient, createLimiter, renderCodePrompt, requestSeed } from '../../../activities/llm/index.js';
 import type { ChatRequest } from '../../../activities/llm/index.js';
 
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const modelName = 'smollm2-135m-instruct';
+const modelName = defaultModelName;
 
 /**
  * The code-generation workload (code prompts of built-in problems, temperature 1.0 as in the
@@ -39,7 +34,7 @@ const bench: Command = {
     const { problems } = await loadProblems('builtin');
     const chosen = problems.slice(0, problemCount);
 
-    const server = values['base-url'] ? undefined : await startEmbeddedServer();
+    const server = values['base-url'] ? undefined : await startModelServer();
     try {
       const client = new ChatClient({ baseUrl: values['base-url'] ?? server!.baseUrl, model: values.model ?? modelName, maxAttempts: 1 });
       const request = (problemIndex: number, samples: number, sample = 0): ChatRequest => ({
@@ -95,36 +90,5 @@ async function timed(run: () => Promise<number[]>) {
     completionTokens,
     seconds: Math.round(seconds * 1000) / 1000,
     tokensPerSecond: Math.round((completionTokens / seconds) * 10) / 10,
-  };
-}
-
-/** The embedded server on a free port (`--port 0`; the start-up line names it), with the default model. */
-async function startEmbeddedServer(): Promise<{ baseUrl: string; stop(): Promise<void> }> {
-  const checkpoint = join(process.env.CODE_A1_CACHE ?? join(homedir(), '.cache', 'code-a1'), 'models', modelName);
-  try {
-    await access(join(checkpoint, 'CONVERSION_COMPLETE.json'));
-  } catch {
-    throw new Error(`${checkpoint} is missing: run infra/install-models.sh first, or pass --base-url and --model`);
-  }
-  const child = spawn(join(repo, '.venv/bin/python'), [join(repo, 'python/model_server.py'), '--checkpoint', checkpoint, '--model-name', modelName, '--port', '0'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  let log = '';
-  child.stderr.setEncoding('utf8');
-  const baseUrl = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (chunk: string) => {
-      log += chunk;
-      const match = /serving \S+ at (http:\/\/\S+\/v1)/.exec(log);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`model server exited with ${code} before serving:\n${log}`)));
-  });
-  return {
-    baseUrl,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
   };
 }

@@ -8,8 +8,8 @@ import { renderCodePrompt, renderTestPrompt } from '../../../activities/llm/inde
 import type { ShardProgress } from '../../../activities/llm/index.js';
 import type { CodeRollout, Sample, TestRollout } from '../../../activities/records.js';
 import { keys } from '../../../workflows/contract.js';
-import type { ModelServer } from '../../support/model-server.js';
-import { startModelServer } from '../../support/model-server.js';
+import type { ModelServer } from '../../../infra/model-server.js';
+import { startModelServer } from '../../../infra/model-server.js';
 import type { FaultProxy } from '../../support/fault-proxy.js';
 import { startFaultProxy } from '../../support/fault-proxy.js';
 import type { Run } from './fixtures.js';

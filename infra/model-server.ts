@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
-/** The embedded model server (python/model_server.py) run by a test on a port of its own. */
+/** The embedded model server (python/model_server.py) as a child of this process, on a port of its own. */
 export interface ModelServer {
   /** OpenAI-compatible base URL, ending in /v1. */
   baseUrl: string;
@@ -13,11 +13,11 @@ export interface ModelServer {
   stop(): Promise<void>;
 }
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
+const repo = fileURLToPath(new URL('../', import.meta.url));
 export const defaultModelName = 'smollm2-135m-instruct';
 
 /** Where install-models.sh leaves the converted default model; it runs (once, minutes) when that is missing. */
-async function defaultCheckpoint(): Promise<string> {
+export async function defaultCheckpoint(): Promise<string> {
   const dir = join(process.env.CODE_A1_CACHE ?? join(homedir(), '.cache', 'code-a1'), 'models', defaultModelName);
   try {
     await access(join(dir, 'CONVERSION_COMPLETE.json'));
@@ -32,11 +32,21 @@ async function defaultCheckpoint(): Promise<string> {
  * Starts the server with `--port 0` and reads the port it bound from its start-up line, so
  * parallel test files never race for a port. Start-up takes a few seconds (model load).
  */
-export async function startModelServer({ timeoutMs = 120_000 }: { timeoutMs?: number } = {}): Promise<ModelServer> {
-  const checkpoint = await defaultCheckpoint();
+export async function startModelServer({
+  timeoutMs = 120_000,
+  checkpoint,
+  model = defaultModelName,
+  port = 0,
+  threads,
+}: { timeoutMs?: number; checkpoint?: string; model?: string; port?: number; threads?: number } = {}): Promise<ModelServer> {
+  checkpoint ??= await defaultCheckpoint();
   const child = spawn(
     join(repo, '.venv/bin/python'),
-    [join(repo, 'python/model_server.py'), '--checkpoint', checkpoint, '--model-name', defaultModelName, '--port', '0'],
+    [
+      join(repo, 'python/model_server.py'),
+      ...['--checkpoint', checkpoint, '--model-name', model, '--port', String(port)],
+      ...(threads ? ['--threads', String(threads)] : []),
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -64,7 +74,7 @@ export async function startModelServer({ timeoutMs = 120_000 }: { timeoutMs?: nu
   child.stderr!.resume();
   return {
     baseUrl,
-    model: defaultModelName,
+    model,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
