@@ -7,6 +7,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   bench: () => import('./commands/bench.js'),
   check: () => import('./commands/check.js'),
   exec: () => import('./commands/exec.js'),
+  run: () => import('./commands/run.js'),
   schema: () => import('./commands/schema.js'),
   score: () => import('./commands/score.js'),
   stack: () => import('./commands/stack.js'),

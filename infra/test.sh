@@ -9,6 +9,7 @@ npx code-a1 stack up
 
 export TEMPORAL_ADDRESS=127.0.0.1:7233
 export CODE_A1_TEST_S3_ENDPOINT=http://127.0.0.1:9100
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 
 echo "== type check" >&2
 npx tsc --noEmit
