@@ -94,6 +94,21 @@ def parse_config(raw: dict) -> TrainConfig:
     return cfg
 
 
+class JobError(Exception):
+    """The job file is unusable. Exit status 65 tells the launcher that no retry can help."""
+
+
+def read_job(argv: list[str]) -> tuple[dict, TrainConfig]:
+    try:
+        assert len(argv) == 1, "usage: trainer.py JOB.json"
+        job = json.loads(Path(argv[0]).read_text())
+        for key in ("policy", "reference", "output", "rollouts"):
+            assert key in job, f"the job has no {key!r}"
+        return job, parse_config(job.get("config", {}))
+    except (OSError, ValueError, TypeError, AssertionError) as e:
+        raise JobError(f"{argv}: {type(e).__name__}: {e}") from e
+
+
 def emit(event: str, **fields) -> None:
     """One progress line on stdout; the launcher turns each into an activity heartbeat."""
     print(json.dumps({"event": event, **fields}), flush=True)
@@ -181,9 +196,13 @@ def token_logprobs(model, ids, attention, autocast):
 
 
 @torch.no_grad()
-def frozen_logprobs(model, chunks, device, autocast) -> list[torch.Tensor]:
+def frozen_logprobs(model, chunks, device, autocast, phase: str) -> list[torch.Tensor]:
     model.eval()
-    return [token_logprobs(model, *batch_tensors(rows, device)[:2], autocast) for rows in chunks]
+    out = []
+    for i, rows in enumerate(chunks):
+        out.append(token_logprobs(model, *batch_tensors(rows, device)[:2], autocast))
+        emit("progress", phase=phase, done=i + 1, total=len(chunks))
+    return out
 
 
 def load_model(path: str, device):
@@ -226,7 +245,9 @@ def watch_stdin() -> None:
     """With CODE_A1_TRAINER_STDIN_WATCH=1 the launcher holds our stdin open: EOF means it is gone
     (killed without a chance to stop us), and a trainer nobody waits for must not keep the GPU."""
     def wait_for_eof():
-        while sys.stdin.buffer.read(1 << 16):
+        # os.read on the raw descriptor: sys.stdin's buffered reader holds a lock that would make
+        # interpreter shutdown abort while this thread waits.
+        while os.read(0, 1 << 16):
             pass
         log("launcher closed stdin; stopping")
         os._exit(3)
@@ -238,10 +259,8 @@ def watch_stdin() -> None:
 
 
 def main(argv: list[str]) -> dict:
-    assert len(argv) == 1, "usage: trainer.py JOB.json"
     started = time.time()
-    job = json.loads(Path(argv[0]).read_text())
-    cfg = parse_config(job.get("config", {}))
+    job, cfg = read_job(argv)
     if os.environ.get("CODE_A1_TRAINER_STDIN_WATCH") == "1":
         watch_stdin()
     hf_logging.disable_progress_bar()
@@ -272,13 +291,13 @@ def main(argv: list[str]) -> dict:
     t0 = time.time()
     same_reference = Path(reference_dir).resolve() == Path(policy_dir).resolve()
     policy = load_model(policy_dir, device)
-    old_logp = frozen_logprobs(policy, micro, device, autocast)
+    old_logp = frozen_logprobs(policy, micro, device, autocast, "old_logprobs")
     emit("phase", name="old_logprobs", seconds=round(time.time() - t0, 3))
     if same_reference:
         ref_logp = old_logp
     else:
         reference = load_model(reference_dir, device)
-        ref_logp = frozen_logprobs(reference, micro, device, autocast)
+        ref_logp = frozen_logprobs(reference, micro, device, autocast, "reference_logprobs")
         del reference
     emit("phase", name="reference_logprobs", seconds=round(time.time() - t0, 3))
     logprob_seconds = time.time() - t0
@@ -304,6 +323,7 @@ def main(argv: list[str]) -> dict:
                 loss_t, pg, kl, ratio, clipped = grpo_token_losses(logp, old_logp[m], ref_logp[m], adv, cfg)
                 loss = (loss_t * mask).sum() / n_tokens
                 loss.backward()
+                emit("progress", phase="train", epoch=epoch, done=m + 1, total=len(micro))
                 with torch.no_grad():
                     totals["loss"] += loss.item() * n_tokens
                     totals["pg_loss"] += (pg * mask).sum().item()
@@ -367,4 +387,8 @@ def main(argv: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except JobError as e:
+        log(f"invalid job: {e}")
+        sys.exit(65)

@@ -6,6 +6,7 @@ import type { WorkerEnv } from '../../config/worker-env.js';
 
 const factories: Record<string, () => Promise<(env: WorkerEnv) => Promise<Worker>>> = {
   orchestration: async () => (await import('../../workers/orchestration.js')).createOrchestrationWorker,
+  gpu: async () => (await import('../../workers/gpu.js')).createGpuWorker,
   llm: async () => (await import('../../workers/llm.js')).createLlmWorker,
   sandbox: async () => (await import('../../workers/sandbox.js')).createSandboxWorker,
 };

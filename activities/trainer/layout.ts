@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import type { ObjectStore } from '../storage/index.js';
+import { getJson } from '../storage/index.js';
+import { InvalidArtifactError } from '../artifact-errors.js';
+
+/**
+ * A finished checkpoint in object storage, under `runs/<runId>/checkpoints/<role>/iter-<n>/`:
+ *
+ *   manifest.json             written last, once (putIfAbsent): its presence is what "finished" means
+ *   attempt-<a>-<id>/...      the files; one folder per activity attempt, and only the folder the
+ *                             manifest names counts
+ *
+ * Each attempt uploads into a folder of its own, so two attempts alive at once (a worker presumed
+ * dead that is still uploading) can never mix their files, and a crash mid-upload leaves a folder
+ * no manifest names. The attempt that writes the manifest deletes the other folders.
+ */
+export const MANIFEST = 'manifest.json';
+/** The trainer's completion marker inside its output directory (docs/trainer-contract.md). */
+export const METRICS = 'metrics.json';
+/** AdamW state the next iteration resumes from. */
+export const OPTIMIZER_STATE = 'optimizer.safetensors';
+
+export interface CheckpointFile {
+  /** Path relative to the attempt folder, '/'-separated. */
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface CheckpointManifest {
+  schemaVersion: 1;
+  runId: string;
+  role: 'code' | 'test';
+  iteration: number;
+  /** The folder under the checkpoint prefix holding the files. */
+  dir: string;
+  files: CheckpointFile[];
+  base: string;
+  reference: string;
+  /** False when there was nothing to train on and the base was carried over unchanged. */
+  trained: boolean;
+  metrics: Record<string, number>;
+}
+
+export function attemptDir(attempt: number, id: string): string {
+  return `attempt-${attempt}-${id}`;
+}
+
+export async function readManifest(store: ObjectStore, prefix: string): Promise<CheckpointManifest | undefined> {
+  const key = prefix ? `${prefix}/${MANIFEST}` : MANIFEST;
+  const manifest = await getJson<CheckpointManifest>(store, key);
+  if (manifest === undefined) return undefined;
+  const ok =
+    manifest.schemaVersion === 1 &&
+    typeof manifest.dir === 'string' &&
+    /^[A-Za-z0-9._-]+$/.test(manifest.dir) &&
+    Array.isArray(manifest.files) &&
+    manifest.files.every((f) => typeof f.path === 'string' && Number.isInteger(f.bytes) && typeof f.sha256 === 'string');
+  if (!ok) throw new InvalidArtifactError(`${store.uri}/${key}: not a checkpoint manifest of schema version 1`);
+  return manifest;
+}
+
+/** Every file under `dir`, '/'-separated and sorted. */
+export async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'))
+    .sort();
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Uploads the files of a local directory under `prefix`, returning what a manifest lists. */
+export async function uploadDir(
+  store: ObjectStore,
+  prefix: string,
+  dir: string,
+  skip: (path: string) => boolean,
+  onFile?: (done: number, total: number) => void,
+): Promise<CheckpointFile[]> {
+  const paths = (await listFiles(dir)).filter((p) => !skip(p));
+  const files: CheckpointFile[] = [];
+  for (const [i, path] of paths.entries()) {
+    const local = join(dir, ...path.split('/'));
+    const [{ size }, sha256] = await Promise.all([stat(local), sha256File(local)]);
+    await store.putFile(`${prefix}/${path}`, local);
+    files.push({ path, bytes: size, sha256 });
+    onFile?.(i + 1, paths.length);
+  }
+  return files;
+}
+
+/** Keeps only numeric metrics: the PolicyCheckpoint payload is Record<string, number>. */
+export function numericMetrics(raw: unknown): Record<string, number> {
+  if (typeof raw !== 'object' || raw === null) return {};
+  return Object.fromEntries(Object.entries(raw).filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1])));
+}
