@@ -224,7 +224,16 @@ def test_the_command_line_writes_a_checkpoint_and_json_progress_lines(tiny, tmp_
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     events = [json.loads(line) for line in run.stdout.splitlines()]
-    assert [e["event"] for e in events] == ["start", "phase", "phase", "step", "done"]
+    assert [e["event"] for e in events if e["event"] != "progress"] == ["start", "phase", "phase", "step", "done"]
+    assert {"phase": "train", "epoch": 0, "done": 1, "total": 1} in [{k: e[k] for k in e if k != "event"} for e in events if e["event"] == "progress"]
     files = {p.name for p in (tmp_path / "out").iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "optimizer.safetensors", "trainer.json", "metrics.json"} <= files
     assert json.loads((tmp_path / "out" / "metrics.json").read_text()) == events[-1]["metrics"]
+
+
+def test_an_unusable_job_exits_with_status_65(tmp_path):
+    (tmp_path / "job.json").write_text(json.dumps({"policy": "x", "reference": "x", "output": "y", "rollouts": [],
+                                                   "config": {"learningRat": 1e-6}}))
+    run = subprocess.run([sys.executable, str(PYTHON_DIR / "trainer.py"), str(tmp_path / "job.json")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 65 and "learning_rat" in run.stderr
