@@ -11,7 +11,7 @@ export class ModelConfigError extends Error {
   override name = nonRetryableErrors.modelConfig;
 }
 
-/** The endpoint failed (5xx); retried like a connection error. */
+/** The endpoint is unreachable or failed (5xx): retried, the server may be starting or restarting. */
 export class ModelServerError extends Error {
   override name = 'ModelServerError';
 }
@@ -55,7 +55,11 @@ export function createPublishPolicyActivity(deps: PublishPolicyDeps) {
         const started = Date.now();
         const beat = setInterval(() => heartbeat({ phase: route, waitingMs: Date.now() - started }), 5_000);
         try {
-          const res = await fetch(url, { method, headers, signal: cancellationSignal(), ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+          const signal = cancellationSignal();
+          const res = await fetch(url, { method, headers, signal, ...(body === undefined ? {} : { body: JSON.stringify(body) }) }).catch((err: unknown) => {
+            if (signal.aborted) throw err;
+            throw new ModelServerError(`${method} ${url} failed: ${String(err)}`, { cause: err });
+          });
           const text = await res.text();
           if (res.status >= 400 && res.status < 500) throw new ModelConfigError(`${method} ${url} answered ${res.status}: ${text.slice(0, 2_000)}`);
           if (!res.ok) throw new ModelServerError(`${method} ${url} answered ${res.status}: ${text.slice(0, 2_000)}`);

@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Info } from '@temporalio/activity';
@@ -19,6 +17,11 @@ export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const python = join(repoRoot, '.venv/bin/python');
 
 const cleanups: (() => Promise<unknown>)[] = [];
+/** Registers something to undo in `cleanup`. */
+export function onCleanup(fn: () => Promise<unknown>): void {
+  cleanups.push(fn);
+}
+
 /** Runs every registered cleanup; call from `after`. */
 export async function cleanup(): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -110,26 +113,4 @@ export function inActivity<I, O>(
 ): Promise<O> {
   if (onHeartbeat) env.on('heartbeat', (d: unknown) => onHeartbeat(d, env));
   return env.run(fn, input) as Promise<O>;
-}
-
-/** python/model_server.py on a free loopback port; stopped by `cleanup`. */
-export async function startModelServer(checkpoint: string, modelName: string): Promise<{ base: string; pid: number }> {
-  const child = spawn(python, [join(repoRoot, 'python/model_server.py'), '--checkpoint', checkpoint, '--model-name', modelName, '--port', '0', '--threads', '1'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const log: string[] = [];
-  const base = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stderr! });
-    lines.on('line', (line) => {
-      log.push(line);
-      const match = /serving \S+ at (http:\/\/[\d.]+:\d+)\/v1/.exec(line);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`model server exited with ${code}:\n${log.join('\n')}`)));
-  });
-  cleanups.push(async () => {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-  });
-  return { base, pid: child.pid! };
 }
