@@ -5,6 +5,7 @@ import { UsageError } from '../command.js';
 const benchmarks: Record<string, () => Promise<{ default: Command }>> = {
   sandbox: () => import('./bench/sandbox.js'),
   generate: () => import('./bench/generate.js'),
+  train: () => import('./bench/train.js'),
 };
 
 const bench: Command = {
