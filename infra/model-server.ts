@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { startDetached, stopService, waitUntil } from './process.js';
 
 /** The embedded model server (python/model_server.py) as a child of this process, on a port of its own. */
 export interface ModelServer {
@@ -83,4 +84,30 @@ export async function startModelServer({
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * The embedded server as a background service of the local stack (pid file, log), answering
+ * /health before this returns. Used by `code-a1 stack up --with-models`.
+ */
+export async function startModelService(opts: { stateDir: string; name: string; port: number; checkpoint: string; threads: number }): Promise<string> {
+  await startDetached({
+    name: opts.name,
+    command: join(repo, '.venv/bin/python'),
+    args: [
+      join(repo, 'python/model_server.py'),
+      ...['--checkpoint', opts.checkpoint, '--model-name', opts.name, '--host', '127.0.0.1', '--port', String(opts.port)],
+      ...['--threads', String(opts.threads)],
+    ],
+    pidFile: `${opts.stateDir}/${opts.name}.pid`,
+    logFile: `${opts.stateDir}/${opts.name}.log`,
+    env: { ...process.env, HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1' },
+  });
+  const baseUrl = `http://127.0.0.1:${opts.port}/v1`;
+  await waitUntil(`model server ${opts.name} on port ${opts.port}`, async () => (await fetch(`http://127.0.0.1:${opts.port}/health`)).ok, 180_000);
+  return baseUrl;
+}
+
+export function stopModelService(opts: { stateDir: string; name: string }): Promise<boolean> {
+  return stopService(`${opts.stateDir}/${opts.name}.pid`);
 }

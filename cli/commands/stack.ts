@@ -1,6 +1,6 @@
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
-import { endpoints, stackDown, stackStatus, stackUp } from '../../infra/stack.js';
+import { endpoints, localStack, stackDown, stackStatus, stackUp, workerEnvironment } from '../../infra/stack.js';
 
 function describe(): string {
   const e = endpoints();
@@ -12,25 +12,37 @@ function describe(): string {
 }
 
 const stack: Command = {
-  summary: 'up | down | status: the local Temporal dev server and S3 server',
-  async run([verb]) {
+  summary: 'up [--with-models] [--with-workers] | down | status | env: the local Temporal dev server, S3 server, model servers and workers',
+  async run([verb, ...flags]) {
     switch (verb) {
-      case 'up':
-        await stackUp();
+      case 'up': {
+        const unknown = flags.filter((f) => f !== '--with-models' && f !== '--with-workers');
+        if (unknown.length) throw new UsageError(`unknown option(s) ${unknown.join(' ')}`);
+        await stackUp({ models: flags.includes('--with-models'), workers: flags.includes('--with-workers') });
         console.log(`stack is up\n${describe()}`);
-        return 0;
-      case 'down': {
-        const stopped = await stackDown();
-        console.log(`temporal ${stopped.temporal ? 'stopped' : 'was not running'}; s3 ${stopped.s3 ? 'stopped' : 'was not running'}`);
+        if (flags.includes('--with-models')) {
+          for (const m of localStack.models) console.log(`model ${m.name.padEnd(9)} http://127.0.0.1:${m.port}/v1`);
+        }
+        if (flags.includes('--with-workers')) console.log(`workers    log in ${localStack.stateDir}/workers.log`);
         return 0;
       }
+      case 'down': {
+        const stopped = await stackDown();
+        console.log(Object.entries(stopped).map(([name, was]) => `${name} ${was ? 'stopped' : 'was not running'}`).join('; '));
+        return 0;
+      }
+      case 'env':
+        // For `eval "$(npx code-a1 stack env)"`: points workers and `code-a1 run` at the local stack.
+        for (const [name, value] of Object.entries(workerEnvironment())) console.log(`export ${name}=${value}`);
+        return 0;
       case 'status': {
         const status = await stackStatus();
-        console.log(`temporal ${status.temporal ? `running (pid ${status.temporal})` : 'stopped'}; s3 ${status.s3 ? `running (pid ${status.s3})` : 'stopped'}\n${describe()}`);
+        console.log(Object.entries(status).map(([name, pid]) => `${name} ${pid ? `running (pid ${pid})` : 'stopped'}`).join('; '));
+        console.log(describe());
         return status.temporal && status.s3 ? 0 : 1;
       }
       default:
-        throw new UsageError('expected up, down or status');
+        throw new UsageError('expected up, down, status or env');
     }
   },
 };
