@@ -2,7 +2,7 @@ import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import type { StorageDeps } from './deps.js';
-import { materialise } from './trainer/index.js';
+import { materialise, resolveCheckpointRef } from './trainer/index.js';
 import { nonRetryableErrors } from '../workflows/contract.js';
 import type { PublishPolicyInput } from '../workflows/contract.js';
 
@@ -19,6 +19,8 @@ export class ModelServerError extends Error {
 export interface PublishPolicyDeps extends StorageDeps {
   /** Where checkpoints from S3 are downloaded to; the model server must read the same disk. */
   workDir: string;
+  /** Where `model:<name>` checkpoints are installed. */
+  modelsDir: string;
   /** The worker environment, for the API key a model endpoint names in `apiKeyEnv`. */
   secrets?: Readonly<Record<string, string | undefined>>;
 }
@@ -40,7 +42,7 @@ interface ServedModel {
 export function createPublishPolicyActivity(deps: PublishPolicyDeps) {
   return {
     async publishPolicy(input: PublishPolicyInput): Promise<void> {
-      const local = await materialise(input.checkpoint, deps.openStore, join(deps.workDir, 'checkpoints'), (done, total) =>
+      const local = await materialise(resolveCheckpointRef(input.checkpoint, deps.modelsDir), deps.openStore, join(deps.workDir, 'checkpoints'), (done, total) =>
         heartbeat({ phase: 'download', done, total }),
       );
       // The server reports the path it resolved; compare like with like.

@@ -22,6 +22,7 @@ import {
   numericMetrics,
   readManifest,
   readRollouts,
+  resolveCheckpointRef,
   runTrainer,
   uploadDir,
 } from './trainer/index.js';
@@ -35,6 +36,8 @@ export const builtinTrainerCommand = [join(repoRoot, '.venv/bin/python'), join(r
 export interface UpdatePolicyDeps extends StorageDeps {
   /** Scratch space for trainer jobs and outputs, and the cache of downloaded checkpoints. */
   workDir: string;
+  /** Where `model:<name>` checkpoints are installed. */
+  modelsDir: string;
   /** Replaces the built-in command; the run config's `trainer.command` replaces both. */
   trainerCommand?: string[];
 }
@@ -74,8 +77,9 @@ export function createUpdatePolicyActivity(deps: UpdatePolicyDeps) {
 
       const cache = join(deps.workDir, 'checkpoints');
       const progress = (phase: string) => (done: number, total: number) => heartbeat({ phase, done, total });
-      const base = await materialise(input.baseCheckpoint, deps.openStore, cache, progress('download-base'));
-      const reference = await materialise(input.referenceCheckpoint, deps.openStore, cache, progress('download-reference'));
+      const resolve = (ref: string) => resolveCheckpointRef(ref, deps.modelsDir);
+      const base = await materialise(resolve(input.baseCheckpoint), deps.openStore, cache, progress('download-base'));
+      const reference = await materialise(resolve(input.referenceCheckpoint), deps.openStore, cache, progress('download-reference'));
       const scores = await getJson<ScoresRecord>(store, input.scoresKey);
       if (scores === undefined) throw new MissingArtifactError(`scores ${store.uri}/${input.scoresKey} are missing`);
       const rollouts = buildRollouts(role, await readRollouts(store, input.rolloutsKey, (shards) => heartbeat({ phase: 'read-rollouts', shards })), scores, `${store.uri}/${input.scoresKey}`);

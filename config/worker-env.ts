@@ -1,3 +1,5 @@
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import type { S3Connection } from '../activities/storage/s3-store.js';
 import { ConfigError, formatIssues } from './run-config.js';
@@ -18,6 +20,9 @@ const workerEnvSchema = z.object({
   CODE_A1_MAX_ACTIVITIES: z.coerce.number().int().positive().optional(),
   /** Scratch space for checkpoints and trainer I/O. */
   CODE_A1_WORK_DIR: z.string().optional(),
+  /** Installed models (`model:<name>` checkpoints) live under `<cache>/models`. */
+  CODE_A1_CACHE: z.string().optional(),
+  HOME: z.string().optional(),
 });
 
 export interface WorkerEnv {
@@ -25,7 +30,8 @@ export interface WorkerEnv {
   namespace: string;
   s3: S3Connection;
   maxActivities: number | undefined;
-  workDir: string | undefined;
+  workDir: string;
+  modelsDir: string;
   /** The raw environment, for API keys named by a run config's `apiKeyEnv`. */
   secrets: Readonly<Record<string, string | undefined>>;
 }
@@ -49,7 +55,8 @@ export function parseWorkerEnv(env: NodeJS.ProcessEnv): WorkerEnv {
       forcePathStyle: e.CODE_A1_S3_ENDPOINT !== undefined,
     },
     maxActivities: e.CODE_A1_MAX_ACTIVITIES,
-    workDir: e.CODE_A1_WORK_DIR,
+    workDir: e.CODE_A1_WORK_DIR ?? join(tmpdir(), 'code-a1'),
+    modelsDir: join(e.CODE_A1_CACHE ?? join(e.HOME ?? homedir(), '.cache', 'code-a1'), 'models'),
     secrets: env,
   };
 }

@@ -1,5 +1,3 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
 import type { WorkerEnv } from '../config/worker-env.js';
 import { taskQueues } from '../workflows/contract.js';
@@ -13,10 +11,9 @@ import { createWorker, storageDeps } from './connect.js';
  * publishPolicy is not here: it belongs with the model servers, on the llm worker.
  */
 export function createGpuWorker(env: WorkerEnv): Promise<Worker> {
-  const workDir = env.workDir ?? join(tmpdir(), 'code-a1');
   return createWorker(env, {
     taskQueue: taskQueues.gpu,
     maxConcurrentActivityTaskExecutions: env.maxActivities ?? 1,
-    activities: { ...createUpdatePolicyActivity({ ...storageDeps(env), workDir }) },
+    activities: { ...createUpdatePolicyActivity({ ...storageDeps(env), workDir: env.workDir, modelsDir: env.modelsDir }) },
   });
 }

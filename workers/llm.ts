@@ -3,9 +3,13 @@ import type { WorkerEnv } from '../config/worker-env.js';
 import { taskQueues } from '../workflows/contract.js';
 import { createGenerateCodeActivity } from '../activities/generate-code.js';
 import { createGenerateTestsActivity } from '../activities/generate-tests.js';
+import { createPublishPolicyActivity } from '../activities/publish-policy.js';
 import { createWorker, storageDeps } from './connect.js';
 
-/** The stages that talk to the model servers. */
+/**
+ * The stages that talk to the model servers. publishPolicy materialises checkpoints on this
+ * machine's disk before the server loads them, so the model servers run beside this worker.
+ */
 export function createLlmWorker(env: WorkerEnv): Promise<Worker> {
   const deps = { ...storageDeps(env), secrets: env.secrets };
   return createWorker(env, {
@@ -13,6 +17,7 @@ export function createLlmWorker(env: WorkerEnv): Promise<Worker> {
     activities: {
       ...createGenerateCodeActivity(deps),
       ...createGenerateTestsActivity(deps),
+      ...createPublishPolicyActivity({ ...deps, workDir: env.workDir, modelsDir: env.modelsDir }),
     },
   });
 }

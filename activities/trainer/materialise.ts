@@ -15,6 +15,17 @@ export interface LocalCheckpoint {
   manifest?: CheckpointManifest;
 }
 
+/**
+ * `model:<name>` names a model the worker machine has installed (infra/install-models.sh puts the
+ * default one at `<models dir>/smollm2-135m-instruct`), so a config kept in the repo works on
+ * any machine; everything else passes through unchanged.
+ */
+export function resolveCheckpointRef(checkpoint: string, modelsDir: string): string {
+  const name = /^model:([A-Za-z0-9._-]+)$/.exec(checkpoint)?.[1];
+  if (checkpoint.startsWith('model:') && !name) throw new ConfigError(`checkpoint '${checkpoint}': expected model:<name> with letters, digits, '.', '_' or '-'`);
+  return name ? join(modelsDir, name) : checkpoint;
+}
+
 export function isStoreUri(checkpoint: string): boolean {
   return /^(s3|file):\/\//.test(checkpoint);
 }

@@ -41,7 +41,7 @@ describe('a policy update end to end', () => {
     const stage = await writeCodeStage(store, 'e2e', 0, rollouts, [1, -1, 0.5, -0.5]);
     const workDir = await tempDir();
     const ref = { runId: 'e2e', iteration: 0, storageUri: uri };
-    const updated = await inActivity(createUpdatePolicyActivity({ openStore: (u) => openStore(u), workDir }).updatePolicy, {
+    const updated = await inActivity(createUpdatePolicyActivity({ openStore: (u) => openStore(u), workDir, modelsDir: workDir }).updatePolicy, {
       ...ref,
       role: 'code',
       ...stage,
@@ -53,7 +53,7 @@ describe('a policy update end to end', () => {
     assert.equal(updated.metrics.rollouts, 4);
     assert.equal(updated.metrics.ratio_mean, 1, 'one epoch from the sampling policy: every ratio starts at 1');
 
-    const { publishPolicy } = createPublishPolicyActivity({ openStore: (u) => openStore(u), workDir });
+    const { publishPolicy } = createPublishPolicyActivity({ openStore: (u) => openStore(u), workDir, modelsDir: workDir });
     const model = modelEndpointSchema.parse({ baseUrl: server.baseUrl, model: 'tiny', checkpoint: base });
     const version = async () => ((await (await fetch(server.baseUrl.replace(/\/v1$/, '/health'))).json()) as { checkpoint_version: number }).checkpoint_version;
     await inActivity(publishPolicy, { ...ref, role: 'code', model, checkpoint: updated.checkpoint });
@@ -75,7 +75,7 @@ describe('a policy update end to end', () => {
   });
 
   it('treats an unreachable endpoint as retryable', async () => {
-    const { publishPolicy } = createPublishPolicyActivity({ openStore: (u) => openStore(u), workDir: await tempDir() });
+    const { publishPolicy } = createPublishPolicyActivity({ openStore: (u) => openStore(u), workDir: await tempDir(), modelsDir: '/nonexistent' });
     // A port that was free a moment ago: nothing listens there.
     const probe = createServer().listen(0, '127.0.0.1');
     await once(probe, 'listening');

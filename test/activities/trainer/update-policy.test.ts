@@ -16,7 +16,7 @@ after(cleanup);
 const prefix = keys.checkpoint('run', 'code', 0);
 
 async function activity(store?: (uri: string) => ObjectStore) {
-  return createUpdatePolicyActivity({ openStore: store ?? ((uri) => openStore(uri)), workDir: await tempDir() }).updatePolicy;
+  return createUpdatePolicyActivity({ openStore: store ?? ((uri) => openStore(uri)), workDir: await tempDir(), modelsDir: '/nonexistent' }).updatePolicy;
 }
 
 /** The stored checkpoint is whole: one manifest, and every file it lists is there with its hash. */
