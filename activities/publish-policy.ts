@@ -3,13 +3,8 @@ import { join } from 'node:path';
 import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import type { StorageDeps } from './deps.js';
 import { materialise, resolveCheckpointRef } from './trainer/index.js';
-import { nonRetryableErrors } from '../workflows/contract.js';
+import { ModelConfigError } from './llm/errors.js';
 import type { PublishPolicyInput } from '../workflows/contract.js';
-
-/** The model endpoint refused the request (4xx): a wrong URL, model or checkpoint, not an outage. */
-export class ModelConfigError extends Error {
-  override name = nonRetryableErrors.modelConfig;
-}
 
 /** The endpoint is unreachable or failed (5xx): retried, the server may be starting or restarting. */
 export class ModelServerError extends Error {
@@ -63,7 +58,7 @@ export function createPublishPolicyActivity(deps: PublishPolicyDeps) {
             throw new ModelServerError(`${method} ${url} failed: ${String(err)}`, { cause: err });
           });
           const text = await res.text();
-          if (res.status >= 400 && res.status < 500) throw new ModelConfigError(`${method} ${url} answered ${res.status}: ${text.slice(0, 2_000)}`);
+          if (res.status >= 400 && res.status < 500) throw new ModelConfigError(`${method} ${url} answered ${res.status}: ${text.slice(0, 2_000)}`, res.status);
           if (!res.ok) throw new ModelServerError(`${method} ${url} answered ${res.status}: ${text.slice(0, 2_000)}`);
           return JSON.parse(text) as unknown;
         } finally {
