@@ -1,0 +1,94 @@
+import type { Problem } from '../records.js';
+import type { Sandbox } from '../sandbox/index.js';
+import { classify, drawExitCodes, goldenProgram, type GoldenOutcome } from './golden-program.js';
+import { DEFAULT_TIME_LIMITS, timeLimitMs, type TimeLimitPolicy } from './time-limit.js';
+
+/** One solution's run against a problem's golden tests. */
+export interface GoldenRun {
+  outcome: GoldenOutcome;
+  durationMs: number;
+  timeLimitMs: number;
+  /** The end of stderr (the traceback), for reports; empty on a pass. */
+  detail: string;
+}
+
+/** The reference solution's own run, which sets the problem's time limit. */
+export interface ReferenceRun {
+  questionId: string;
+  outcome: GoldenOutcome;
+  durationMs: number;
+  timeLimitMs: number;
+  detail: string;
+}
+
+const DETAIL_CHARS = 2_000;
+
+/** Problems that can be evaluated: only rows with golden tests. */
+export type GoldenProblem = Problem & { test: string };
+
+export function hasGoldenTests(problem: Problem): problem is GoldenProblem {
+  return typeof problem.test === 'string' && problem.test.trim() !== '';
+}
+
+/**
+ * Runs solutions against golden tests, measuring each problem's reference once (on first use)
+ * to set that problem's time limit.
+ */
+export class GoldenRunner {
+  private readonly references = new Map<string, Promise<ReferenceRun>>();
+
+  constructor(
+    private readonly sandbox: Sandbox,
+    private readonly policy: TimeLimitPolicy = DEFAULT_TIME_LIMITS,
+    private readonly memoryMb?: number,
+  ) {}
+
+  /** The reference's run (measured once per problem; later calls share the first measurement). */
+  reference(problem: GoldenProblem): Promise<ReferenceRun> {
+    let run = this.references.get(problem.questionId);
+    if (!run) {
+      run = this.execute(problem, problem.gtCode, this.policy.referenceMs).then(({ outcome, durationMs, detail }) => ({
+        questionId: problem.questionId,
+        outcome,
+        durationMs,
+        timeLimitMs: timeLimitMs(this.policy, durationMs),
+        detail,
+      }));
+      this.references.set(problem.questionId, run);
+    }
+    return run;
+  }
+
+  async run(problem: GoldenProblem, code: string): Promise<GoldenRun> {
+    const { timeLimitMs: limit } = await this.reference(problem);
+    return this.execute(problem, code, limit);
+  }
+
+  /** Every reference measured so far, in the order they were first asked for. */
+  async measuredReferences(): Promise<ReferenceRun[]> {
+    return Promise.all(this.references.values());
+  }
+
+  private async execute(problem: GoldenProblem, code: string, limit: number): Promise<GoldenRun> {
+    const codes = drawExitCodes();
+    const result = await this.sandbox.runProgram(goldenProgram(code, problem.test, problem.entryPoint, codes), {
+      timeoutMs: limit,
+      ...(this.memoryMb !== undefined ? { memoryMb: this.memoryMb } : {}),
+    });
+    const outcome = classify(result, codes);
+    return {
+      outcome,
+      durationMs: result.durationMs,
+      timeLimitMs: limit,
+      detail: outcome === 'pass' ? '' : describeFailure(result, outcome),
+    };
+  }
+}
+
+function describeFailure(result: { status: string; exitCode: number | null; stderr: string }, outcome: GoldenOutcome): string {
+  if (outcome === 'timeout') return 'timed out';
+  const tail = result.stderr.trim().slice(-DETAIL_CHARS);
+  if (result.status === 'killed') return `killed by a signal (memory or CPU limit)${tail ? `: ${tail}` : ''}`;
+  if (result.status === 'ok') return `exited with status 0 before the golden tests ran${tail ? `: ${tail}` : ''}`;
+  return tail || `exited with status ${result.exitCode}`;
+}
