@@ -6,3 +6,4 @@ export { classify, drawExitCodes, goldenProgram, type ExitCodes, type GoldenOutc
 export { GoldenRunner, hasGoldenTests, type GoldenProblem, type GoldenRun, type ReferenceRun } from './golden-runner.js';
 export { evaluateSolutions, UnknownProblemError, type Solution, type SolutionResult, type SolutionsReport } from './evaluate-solutions.js';
 export { DEFAULT_TIME_LIMITS, timeLimitMs, type TimeLimitPolicy } from './time-limit.js';
+export { PAPER_KS, passAtK, scoreBenchmarks, type BenchmarkScore, type ProblemCounts } from './pass-at-k.js';
