@@ -1,12 +1,12 @@
+import { sharedParquet } from '../../support/benchmarks.js';
 import { testS3Connection } from '../../support/s3.js';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parquetReadObjects } from 'hyparquet';
 import type { S3Connection } from '../../../activities/storage/index.js';
 
-export const sharedParquet = fileURLToPath(new URL('../../../../shared/datasets/humaneval-mbpp-plus.parquet', import.meta.url));
+export { sharedParquet };
 
 export async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'code-a1-dataset-'));

@@ -1,10 +1,10 @@
+import { sharedParquet } from '../../support/benchmarks.js';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { useSandbox } from './helpers.js';
 
-const dataset = fileURLToPath(new URL('../../../../shared/datasets/humaneval-mbpp-plus.parquet', import.meta.url));
+const dataset = sharedParquet;
 
 interface Row {
   data_source: string;
