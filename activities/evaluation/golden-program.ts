@@ -40,16 +40,21 @@ export function drawExitCodes(): ExitCodes {
  * solution, so a solution cannot replace it), then the epilogue that calls `check(<entry point>)`
  * and reports how it ended through the exit code. Flushes before `os._exit`, which skips the
  * interpreter's own flush and every `atexit` handler the solution may have registered.
+ *
+ * The entry point is bound before the golden test runs: MBPP/56's function is itself named
+ * `check`, and the test's `def check(check)` would otherwise replace it, so `check(check)` would
+ * test the test. A solution that does not define the entry point stops at that line: an error.
  */
 export function goldenProgram(code: string, test: string, entryPoint: string, codes: ExitCodes): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(entryPoint)) throw new Error(`entry point ${JSON.stringify(entryPoint)} is not a Python identifier`);
   return [
     code,
+    `__code_a1_candidate = ${entryPoint}`,
     test,
     'def __code_a1_epilogue():',
     '    import os, sys, traceback',
     '    try:',
-    `        check(${entryPoint})`,
+    '        check(__code_a1_candidate)',
     '    except AssertionError:',
     '        traceback.print_exc()',
     `        status = ${codes.fail}`,

@@ -23,6 +23,13 @@ export interface ReferenceRun {
 
 const DETAIL_CHARS = 2_000;
 
+/**
+ * Address-space limit per golden-test program, in MiB: EvalPlus's default, min(4 GB, system).
+ * MBPP/255's golden test builds every combination of its large inputs in its own reference code
+ * and needs more than 2 GiB.
+ */
+export const DEFAULT_GOLDEN_MEMORY_MB = 4096;
+
 /** Problems that can be evaluated: only rows with golden tests. */
 export type GoldenProblem = Problem & { test: string };
 
@@ -40,7 +47,7 @@ export class GoldenRunner {
   constructor(
     private readonly sandbox: Sandbox,
     private readonly policy: TimeLimitPolicy = DEFAULT_TIME_LIMITS,
-    private readonly memoryMb?: number,
+    private readonly memoryMb: number = DEFAULT_GOLDEN_MEMORY_MB,
   ) {}
 
   /** The reference's run (measured once per problem; later calls share the first measurement). */
@@ -73,7 +80,7 @@ export class GoldenRunner {
     const codes = drawExitCodes();
     const result = await this.sandbox.runProgram(goldenProgram(code, problem.test, problem.entryPoint, codes), {
       timeoutMs: limit,
-      ...(this.memoryMb !== undefined ? { memoryMb: this.memoryMb } : {}),
+      memoryMb: this.memoryMb,
     });
     const outcome = classify(result, codes);
     return {

@@ -3,7 +3,7 @@
  * the unbiased pass@k estimator, and their time-limit policy. Pure of Temporal.
  */
 export { classify, drawExitCodes, goldenProgram, type ExitCodes, type GoldenOutcome } from './golden-program.js';
-export { GoldenRunner, hasGoldenTests, type GoldenProblem, type GoldenRun, type ReferenceRun } from './golden-runner.js';
+export { DEFAULT_GOLDEN_MEMORY_MB, GoldenRunner, hasGoldenTests, type GoldenProblem, type GoldenRun, type ReferenceRun } from './golden-runner.js';
 export { evaluateSolutions, UnknownProblemError, type Solution, type SolutionResult, type SolutionsReport } from './evaluate-solutions.js';
 export { DEFAULT_TIME_LIMITS, timeLimitMs, type TimeLimitPolicy } from './time-limit.js';
 export { PAPER_KS, passAtK, scoreBenchmarks, type BenchmarkScore, type ProblemCounts } from './pass-at-k.js';

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { DatasetError, loadProblems } from '../../activities/dataset/index.js';
-import { evaluateSolutions, UnknownProblemError, type Solution } from '../../activities/evaluation/index.js';
+import { DEFAULT_GOLDEN_MEMORY_MB, evaluateSolutions, UnknownProblemError, type Solution } from '../../activities/evaluation/index.js';
 import { createSandbox } from '../../activities/sandbox/index.js';
 import { parseCommandLine, positiveInt, readText, withSandboxErrors } from './exec.js';
 
@@ -28,7 +28,7 @@ const evalSolutions: Command = {
     if (!values.dataset) throw new UsageError('--dataset FILE is required');
     const solutions = parseSolutions(await readText(values.solutions, '--solutions'), values.solutions!);
     const concurrency = positiveInt(values.concurrency, '--concurrency', availableParallelism());
-    const memoryMb = positiveInt(values['memory-mb'], '--memory-mb', 1024);
+    const memoryMb = positiveInt(values['memory-mb'], '--memory-mb', DEFAULT_GOLDEN_MEMORY_MB);
 
     let problems;
     try {
@@ -41,7 +41,7 @@ const evalSolutions: Command = {
       const sandbox = await createSandbox({ concurrency, memoryMb });
       let report;
       try {
-        report = await evaluateSolutions(sandbox, problems, solutions);
+        report = await evaluateSolutions(sandbox, problems, solutions, { memoryMb });
       } catch (err) {
         if (err instanceof UnknownProblemError) throw new UsageError(err.message);
         throw err;
