@@ -4,6 +4,7 @@ import { taskQueues } from '../workflows/contract.js';
 import { createGenerateCodeActivity } from '../activities/generate-code.js';
 import { createGenerateTestsActivity } from '../activities/generate-tests.js';
 import { createPublishPolicyActivity } from '../activities/publish-policy.js';
+import { createSampleSolutionsActivity } from '../activities/evaluate-sample-solutions.js';
 import { createWorker, storageDeps } from './connect.js';
 
 /**
@@ -17,6 +18,7 @@ export function createLlmWorker(env: WorkerEnv): Promise<Worker> {
     activities: {
       ...createGenerateCodeActivity(deps),
       ...createGenerateTestsActivity(deps),
+      ...createSampleSolutionsActivity(deps),
       ...createPublishPolicyActivity({ ...deps, workDir: env.workDir, modelsDir: env.modelsDir }),
     },
   });
