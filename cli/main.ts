@@ -6,6 +6,7 @@ import { UsageError } from './command.js';
 const commands: Record<string, () => Promise<{ default: Command }>> = {
   bench: () => import('./commands/bench.js'),
   check: () => import('./commands/check.js'),
+  eval: () => import('./commands/eval.js'),
   'eval-solutions': () => import('./commands/eval-solutions.js'),
   exec: () => import('./commands/exec.js'),
   run: () => import('./commands/run.js'),

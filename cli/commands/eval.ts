@@ -1,0 +1,81 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import type { Command } from '../command.js';
+import { UsageError } from '../command.js';
+import { ConfigError } from '../../config/run-config.js';
+import { parseWorkerEnv } from '../../config/worker-env.js';
+import { parseEvaluationConfig } from '../../activities/evaluation/config.js';
+import type { BenchmarkScore } from '../../activities/evaluation/pass-at-k.js';
+import { taskQueues } from '../../workflows/contract.js';
+import { codeA1Evaluate, evaluationWorkflowId } from '../../workflows/evaluate.js';
+import { parseCommandLine } from './exec.js';
+
+/**
+ * Starts a Code LLM evaluation (or attaches to the running one with the same evalId; a finished
+ * one started again returns its stored report), waits for it and prints the report as JSON on
+ * stdout, with a table of the scores on stderr.
+ */
+const evaluate: Command = {
+  summary: 'eval --config FILE [--detach]: evaluate a model endpoint on a dataset\'s golden tests (avg@n, pass@k)',
+  async run(argv) {
+    const { values } = parseCommandLine(() =>
+      parseArgs({ args: argv, options: { config: { type: 'string' }, detach: { type: 'boolean', default: false } }, strict: true, allowPositionals: false }),
+    );
+    if (!values.config) throw new UsageError('--config FILE is required');
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(values.config, 'utf8'));
+    } catch (err) {
+      throw new UsageError(`cannot read ${values.config}: ${(err as Error).message}`);
+    }
+    let evalId: string;
+    try {
+      evalId = parseEvaluationConfig(raw).evalId;
+    } catch (err) {
+      if (err instanceof ConfigError) throw new UsageError(`${values.config}:\n  ${err.issues.join('\n  ')}`);
+      throw err;
+    }
+    const env = parseWorkerEnv(process.env);
+    const connection = await Connection.connect({ address: env.temporalAddress });
+    try {
+      const client = new Client({ connection, namespace: env.namespace });
+      const handle = await client.workflow.start(codeA1Evaluate, {
+        taskQueue: taskQueues.orchestration,
+        workflowId: evaluationWorkflowId(evalId),
+        args: [{ config: raw }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      });
+      console.error(`evaluation ${evalId}: workflow ${handle.workflowId} on ${env.temporalAddress} (namespace ${env.namespace})`);
+      if (values.detach) return 0;
+      try {
+        const report = await handle.result();
+        console.error(scoreTable(report.benchmarks));
+        console.log(JSON.stringify(report));
+        return 0;
+      } catch (err) {
+        if (!(err instanceof WorkflowFailedError)) throw err;
+        console.error(`evaluation ${evalId} failed: ${err.cause?.message ?? err.message}`);
+        return 1;
+      }
+    } finally {
+      await connection.close();
+    }
+  },
+};
+export default evaluate;
+
+/** Percentages, as the paper reports them. */
+export function scoreTable(benchmarks: readonly BenchmarkScore[]): string {
+  const ks = [...new Set(benchmarks.flatMap((b) => Object.keys(b.passAtK)))].sort((a, b) => Number(a) - Number(b));
+  const header = ['benchmark', 'problems', 'n', 'avg@n', ...ks.map((k) => `pass@${k}`)];
+  const rows = benchmarks.map((b) => [
+    b.dataSource,
+    String(b.problems),
+    String(b.samples),
+    (b.avgAtN * 100).toFixed(2),
+    ...ks.map((k) => (b.passAtK[k] === undefined ? '-' : (b.passAtK[k] * 100).toFixed(2))),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => cell.padStart(widths[i]!)).join('  ')).join('\n');
+}
