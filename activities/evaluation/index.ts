@@ -7,3 +7,5 @@ export { DEFAULT_GOLDEN_MEMORY_MB, GoldenRunner, hasGoldenTests, type GoldenProb
 export { evaluateSolutions, UnknownProblemError, type Solution, type SolutionResult, type SolutionsReport } from './evaluate-solutions.js';
 export { DEFAULT_TIME_LIMITS, timeLimitMs, type TimeLimitPolicy } from './time-limit.js';
 export { PAPER_KS, passAtK, scoreBenchmarks, type BenchmarkScore, type ProblemCounts } from './pass-at-k.js';
+export { DEFAULT_MUTANT_LIMIT, MutationError, mutantSet, rawMutants, type Mutant, type MutantSet } from './mutants.js';
+export { scoreTestResponses, testGenerationScores, type TestResponsesScore } from './test-scores.js';
