@@ -1,5 +1,9 @@
 import { z } from 'zod';
 
+// zod installs its English messages as a module side effect, which the workflow bundler drops;
+// without them a bad input started from the temporal CLI reads only "Invalid input".
+z.config(z.locales.en());
+
 /**
  * The one input of a training run. It travels in workflow history (so it stays small and
  * JSON-only) and is parsed once at the edge: by the CLI before starting a run and by the

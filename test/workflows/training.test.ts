@@ -34,7 +34,7 @@ describe('codeA1Training', () => {
     await withWorker(recordingStages({ journal: `${dir}/journal`, gateDir: dir }), async () => {
       await assert.rejects(handle.result(), (err: unknown) => {
         assert.ok(err instanceof WorkflowFailedError);
-        assert.match(String(err.cause?.message), /algorithm\.alpha/);
+        assert.match(String(err.cause?.message), /algorithm\.alpha: Too big/);
         return true;
       });
     });
