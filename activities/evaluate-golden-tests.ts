@@ -6,7 +6,7 @@ import { InvalidArtifactError, MissingArtifactError } from './artifact-errors.js
 import { GoldenRunner, type GoldenProblem, type GoldenRun, type ReferenceRun } from './evaluation/golden-runner.js';
 import type { GoldenOutcome } from './evaluation/golden-program.js';
 import { scoreBenchmarks, type ProblemCounts } from './evaluation/pass-at-k.js';
-import { evaluationProblems, type EvaluationSample } from './evaluation/problems.js';
+import { evaluationProblems, solutionProgram, type EvaluationSample } from './evaluation/problems.js';
 import { createLimiter } from './llm/index.js';
 import type { Sandbox } from './sandbox/index.js';
 import { getJson, putJsonOnce } from './storage/index.js';
@@ -111,7 +111,7 @@ async function runSample(runner: GoldenRunner, problems: Map<string, GoldenProbl
   if (!problem) throw new InvalidArtifactError(`sample of ${sample.questionId}: the evaluation's dataset has no such problem with golden tests`);
   const base = { questionId: sample.questionId, sampleIndex: sample.sampleIndex };
   if (sample.code === null) return { ...base, outcome: 'no_code', durationMs: 0, timeLimitMs: 0, detail: 'the response held no code' };
-  const run: GoldenRun = await runner.run(problem, sample.code);
+  const run: GoldenRun = await runner.run(problem, solutionProgram(problem, sample.code));
   return { ...base, ...run };
 }
 

@@ -1,3 +1,4 @@
+import type { Problem } from '../records.js';
 import type { EvaluationConfig } from './config.js';
 import { DatasetError, loadProblems } from '../dataset/index.js';
 import type { ObjectStore } from '../storage/index.js';
@@ -25,4 +26,18 @@ export async function evaluationProblems(config: EvaluationConfig, openStore: (u
   const tested = problems.filter(hasGoldenTests);
   if (tested.length === 0) throw new DatasetError(`dataset ${config.dataset.uri} has no rows with golden tests (a test column): nothing to evaluate`);
   return tested.slice(0, config.dataset.maxProblems ?? tested.length);
+}
+
+/**
+ * A sampled solution as it runs: the import lines of the problem's code header (HumanEval+'s
+ * `from typing import List`), then the extracted code. EvalPlus's chat prompts make the model
+ * repeat the header, imports included; our prompt shows the task without asking for that, so a
+ * solution annotated `List[float]` would otherwise fail on a NameError that says nothing about
+ * its logic. Only a header that is code (it declares the entry point) contributes imports.
+ */
+export function solutionProgram(problem: Problem, code: string): string {
+  const header = problem.prompt;
+  if (!header || !new RegExp(`^def ${problem.entryPoint}\\s*\\(`, 'm').test(header)) return code;
+  const imports = header.split('\n').filter((line) => /^(import|from)\s+[A-Za-z_]/.test(line));
+  return imports.length === 0 ? code : `${imports.join('\n')}\n${code}`;
 }
