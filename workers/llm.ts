@@ -5,6 +5,7 @@ import { createGenerateCodeActivity } from '../activities/generate-code.js';
 import { createGenerateTestsActivity } from '../activities/generate-tests.js';
 import { createPublishPolicyActivity } from '../activities/publish-policy.js';
 import { createSampleSolutionsActivity } from '../activities/evaluate-sample-solutions.js';
+import { createSampleTestResponsesActivity } from '../activities/evaluate-sample-tests.js';
 import { createWorker, storageDeps } from './connect.js';
 
 /**
@@ -19,6 +20,7 @@ export function createLlmWorker(env: WorkerEnv): Promise<Worker> {
       ...createGenerateCodeActivity(deps),
       ...createGenerateTestsActivity(deps),
       ...createSampleSolutionsActivity(deps),
+      ...createSampleTestResponsesActivity(deps),
       ...createPublishPolicyActivity({ ...deps, workDir: env.workDir, modelsDir: env.modelsDir }),
     },
   });

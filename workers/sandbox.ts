@@ -3,6 +3,7 @@ import type { WorkerEnv } from '../config/worker-env.js';
 import { taskQueues } from '../workflows/contract.js';
 import { createExecuteActivity } from '../activities/execute.js';
 import { createRunGoldenTestsActivity } from '../activities/evaluate-golden-tests.js';
+import { createRunMutationTestsActivity } from '../activities/evaluate-mutation-tests.js';
 import { createSandbox } from '../activities/sandbox/index.js';
 import { createWorker, storageDeps } from './connect.js';
 
@@ -16,6 +17,13 @@ export async function createSandboxWorker(env: WorkerEnv): Promise<Worker> {
   const sandbox = await createSandbox();
   return createWorker(
     { ...env, maxActivities: env.maxActivities ?? 1 },
-    { taskQueue: taskQueues.sandbox, activities: { ...createExecuteActivity({ ...storageDeps(env), sandbox }), ...createRunGoldenTestsActivity({ ...storageDeps(env), sandbox }) } },
+    {
+      taskQueue: taskQueues.sandbox,
+      activities: {
+        ...createExecuteActivity({ ...storageDeps(env), sandbox }),
+        ...createRunGoldenTestsActivity({ ...storageDeps(env), sandbox }),
+        ...createRunMutationTestsActivity({ ...storageDeps(env), sandbox }),
+      },
+    },
   );
 }

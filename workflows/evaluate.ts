@@ -11,6 +11,10 @@ export const evaluationKeys = {
   samples: (evalId: string) => `evals/${evalId}/samples`,
   golden: (evalId: string) => `evals/${evalId}/golden`,
   report: (evalId: string) => `evals/${evalId}/report.json`,
+  testResponses: (evalId: string) => `evals/${evalId}/test-responses`,
+  mutants: (evalId: string) => `evals/${evalId}/mutants`,
+  mutation: (evalId: string) => `evals/${evalId}/mutation`,
+  testReport: (evalId: string) => `evals/${evalId}/test-report.json`,
 };
 
 export interface EvaluateInput {
@@ -27,6 +31,32 @@ export interface RunGoldenTestsInput {
   samplesKey: string;
 }
 
+export interface SampleTestResponsesInput {
+  config: EvaluationConfig;
+}
+
+export interface RunMutationTestsInput {
+  config: EvaluationConfig;
+  responsesKey: string;
+}
+
+/** Test LLM figures in percent, as the paper reports them; Mul = pass@k x mut@k / 100. */
+export interface TestGenerationScores {
+  problems: number;
+  passAtK: number;
+  mutAtK: number;
+  mul: number;
+}
+
+export interface TestGenerationReport {
+  /** `test-report.json`; per-problem scores are in the `mutation/` shards, mutants in `mutants/`. */
+  reportKey: string;
+  /** k: responses per problem. */
+  responsesPerProblem: number;
+  overall: TestGenerationScores;
+  benchmarks: (TestGenerationScores & { dataSource: string })[];
+}
+
 export interface EvaluationReport {
   evalId: string;
   /** Per-problem results (`report.json`): counts per problem and every sample's outcome by shard. */
@@ -35,15 +65,19 @@ export interface EvaluationReport {
   benchmarks: BenchmarkScore[];
   /** References that did not pass their own golden tests (their problems still count). */
   failedReferences: string[];
+  /** Present when the config has a `tests` section. */
+  testGeneration?: TestGenerationReport;
 }
 
 /** Activities by task queue; implementations in activities/evaluate-*.ts. */
 export interface EvaluationLlmActivities {
   sampleSolutions(input: SampleSolutionsInput): Promise<StageResult>;
+  sampleTestResponses(input: SampleTestResponsesInput): Promise<StageResult>;
 }
 
 export interface EvaluationSandboxActivities {
   runGoldenTests(input: RunGoldenTestsInput): Promise<EvaluationReport>;
+  runMutationTests(input: RunMutationTestsInput): Promise<TestGenerationReport>;
 }
 
 /** As the training stages: infrastructure failures retry until they heal, bad input fails at once. */
@@ -56,7 +90,8 @@ function stage(taskQueue: string, minutes: number, heartbeatSeconds: number): Ac
 /**
  * A Code LLM evaluation (docs/code-a1.md, Evaluation): n samples per problem from the model
  * endpoint, each run against the problem's golden tests, scored as avg@n and unbiased pass@k per
- * benchmark. Both stages store their output at keys derived from the evaluation ID and resume
+ * benchmark. With a `tests` section, then the Test LLM's: k black-box responses per problem,
+ * scored as validity pass@k, mut@k against mutants of the reference, and Mul. Both stages store their output at keys derived from the evaluation ID and resume
  * from what they stored, so the workflow can be started again with the same ID after a failure.
  */
 export async function codeA1Evaluate(input: EvaluateInput): Promise<EvaluationReport> {
@@ -72,7 +107,10 @@ export async function codeA1Evaluate(input: EvaluateInput): Promise<EvaluationRe
   const sandbox = proxyActivities<EvaluationSandboxActivities>(stage(taskQueues.sandbox, timeouts.executeMinutes, timeouts.heartbeatSeconds));
 
   const samples = await llm.sampleSolutions({ config });
-  return sandbox.runGoldenTests({ config, samplesKey: samples.key });
+  const report = await sandbox.runGoldenTests({ config, samplesKey: samples.key });
+  if (!config.tests) return report;
+  const responses = await llm.sampleTestResponses({ config });
+  return { ...report, testGeneration: await sandbox.runMutationTests({ config, responsesKey: responses.key }) };
 }
 
 export function evaluationWorkflowId(evalId: string): string {

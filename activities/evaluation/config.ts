@@ -27,6 +27,26 @@ export const evaluationConfigSchema = z.strictObject({
     checkpoint: z.string().min(1).default('served'),
     sampling: modelEndpointSchema.shape.sampling.unwrap().default({ temperature: 0.7, topP: 0.95, maxTokens: 4096 }),
   }),
+  /**
+   * Test LLM evaluation (black-box: the problem only), run after the Code LLM's when present:
+   * k responses per problem, validity pass@k, mut@k over mutants of the reference, and Mul.
+   */
+  tests: z
+    .strictObject({
+      model: modelEndpointSchema.extend({
+        checkpoint: z.string().min(1).default('served'),
+        sampling: modelEndpointSchema.shape.sampling.unwrap().default({ temperature: 0.7, topP: 0.95, maxTokens: 4096 }),
+      }),
+      /** Responses per problem (k). Paper: 5. */
+      responses: z.number().int().positive().max(64).default(5),
+      /** Asserts asked for per response, as in training (T). Paper: 8. */
+      testsPerResponse: z.number().int().positive().default(8),
+      /** Mutants per problem before equivalent ones are discarded. */
+      mutantLimit: z.number().int().positive().max(500).default(30),
+      /** Wall-clock limit for one assert on the reference or a mutant, in ms. */
+      perTestTimeoutMs: z.number().int().positive().default(3_000),
+    })
+    .optional(),
   /** Samples per problem (n). Paper: 32. */
   samples: z.number().int().positive().max(1024).default(32),
   /** pass@k values reported; those above n are left out. */

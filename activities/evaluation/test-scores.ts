@@ -29,12 +29,14 @@ export async function scoreTestResponses(
   problem: GoldenProblem,
   responses: readonly string[],
   mutants: readonly Mutant[],
-  perTestTimeoutMs = 3_000,
+  options: { perTestTimeoutMs?: number; testsPerResponse?: number } = {},
 ): Promise<TestResponsesScore> {
+  const perTestTimeoutMs = options.perTestTimeoutMs ?? 3_000;
   const validResponses: boolean[] = [];
   const cases: TestCase[] = [];
   for (const response of responses) {
-    const asserts = extractAsserts(response);
+    // As in training, only the first T asserts of a response count (the prompt says so).
+    const asserts = extractAsserts(response).slice(0, options.testsPerResponse ?? Infinity);
     if (asserts.length === 0) {
       validResponses.push(false);
       continue;

@@ -9,6 +9,9 @@ import { taskQueues } from '../../workflows/contract.js';
 import type { EvaluationConfigInput } from '../../activities/evaluation/config.js';
 import { createSampleSolutionsActivity } from '../../activities/evaluate-sample-solutions.js';
 import { createRunGoldenTestsActivity, type StoredEvaluationReport } from '../../activities/evaluate-golden-tests.js';
+import { createSampleTestResponsesActivity } from '../../activities/evaluate-sample-tests.js';
+import { createRunMutationTestsActivity } from '../../activities/evaluate-mutation-tests.js';
+import type { MutantSet } from '../../activities/evaluation/index.js';
 import { createSandbox, type Sandbox } from '../../activities/sandbox/index.js';
 import { getJson, openStore } from '../../activities/storage/index.js';
 import { startModelServer, type ModelServer } from '../../infra/model-server.js';
@@ -36,6 +39,8 @@ describe('codeA1Evaluate against the embedded model server', () => {
   const activities = () => ({
     ...createSampleSolutionsActivity({ openStore: (uri) => openStore(uri) }),
     ...createRunGoldenTestsActivity({ openStore: (uri) => openStore(uri), sandbox }),
+    ...createSampleTestResponsesActivity({ openStore: (uri) => openStore(uri) }),
+    ...createRunMutationTestsActivity({ openStore: (uri) => openStore(uri), sandbox }),
   });
 
   async function evaluationConfig(): Promise<EvaluationConfigInput> {
@@ -84,6 +89,35 @@ describe('codeA1Evaluate against the embedded model server', () => {
 
     // Started again, the evaluation finds its stored outputs and returns the same report.
     assert.deepEqual(await withWorker(activities(), start), report);
+  });
+
+  it('with a tests section, also scores the Test LLM: validity pass@k, mut@k against stored mutants, and Mul', async () => {
+    const base = await evaluationConfig();
+    const config = {
+      ...base,
+      samples: 1,
+      tests: { model: { ...base.model, sampling: { temperature: 0.7, topP: 0.95, maxTokens: 96 } }, responses: 2, testsPerResponse: 4, mutantLimit: 8 },
+    };
+    const report = await withWorker(activities(), () =>
+      client.workflow.execute(codeA1Evaluate, {
+        taskQueue: taskQueues.orchestration,
+        workflowId: `${evaluationWorkflowId(config.evalId)}-${randomUUID()}`,
+        args: [{ config }],
+      }),
+    );
+    const generation = report.testGeneration!;
+    assert.equal(generation.reportKey, evaluationKeys.testReport(config.evalId));
+    assert.equal(generation.responsesPerProblem, 2);
+    assert.equal(generation.overall.problems, 1);
+    assert.ok([0, 100].includes(generation.overall.passAtK));
+    assert.ok(generation.overall.mutAtK >= 0 && generation.overall.mutAtK <= 100);
+    assert.ok(Math.abs(generation.overall.mul - (generation.overall.passAtK * generation.overall.mutAtK) / 100) < 1e-9);
+    assert.deepEqual(generation.benchmarks.map((b) => b.dataSource), ['humanevalplus']);
+
+    // HumanEval/0's mutants are stored, and every one kept fails the golden tests.
+    const [set] = (await getJson<MutantSet[]>(openStore(config.storageUri), `${evaluationKeys.mutants(config.evalId)}/shard-00000.json`))!;
+    assert.equal(set!.questionId, 'HumanEval/0');
+    assert.ok(set!.mutants.length > 0 && set!.mutants.length + set!.equivalent === set!.generated);
   });
 
   it('fails at once, naming the field, on an invalid config', async () => {
