@@ -33,6 +33,8 @@ export interface RunGoldenTestsInput {
 
 export interface SampleTestResponsesInput {
   config: EvaluationConfig;
+  /** The Code LLM's samples: white-box prompts show each problem's first one with code. */
+  samplesKey: string;
 }
 
 export interface RunMutationTestsInput {
@@ -90,7 +92,7 @@ function stage(taskQueue: string, minutes: number, heartbeatSeconds: number): Ac
 /**
  * A Code LLM evaluation (docs/code-a1.md, Evaluation): n samples per problem from the model
  * endpoint, each run against the problem's golden tests, scored as avg@n and unbiased pass@k per
- * benchmark. With a `tests` section, then the Test LLM's: k black-box responses per problem,
+ * benchmark. With a `tests` section, then the Test LLM's: k responses per problem (black- or white-box),
  * scored as validity pass@k, mut@k against mutants of the reference, and Mul. Both stages store their output at keys derived from the evaluation ID and resume
  * from what they stored, so the workflow can be started again with the same ID after a failure.
  */
@@ -109,7 +111,7 @@ export async function codeA1Evaluate(input: EvaluateInput): Promise<EvaluationRe
   const samples = await llm.sampleSolutions({ config });
   const report = await sandbox.runGoldenTests({ config, samplesKey: samples.key });
   if (!config.tests) return report;
-  const responses = await llm.sampleTestResponses({ config });
+  const responses = await llm.sampleTestResponses({ config, samplesKey: report.samplesKey });
   return { ...report, testGeneration: await sandbox.runMutationTests({ config, responsesKey: responses.key }) };
 }
 

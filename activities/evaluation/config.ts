@@ -28,7 +28,7 @@ export const evaluationConfigSchema = z.strictObject({
     sampling: modelEndpointSchema.shape.sampling.unwrap().default({ temperature: 0.7, topP: 0.95, maxTokens: 4096 }),
   }),
   /**
-   * Test LLM evaluation (black-box: the problem only), run after the Code LLM's when present:
+   * Test LLM evaluation, run after the Code LLM's when present:
    * k responses per problem, validity pass@k, mut@k over mutants of the reference, and Mul.
    */
   tests: z
@@ -37,6 +37,11 @@ export const evaluationConfigSchema = z.strictObject({
         checkpoint: z.string().min(1).default('served'),
         sampling: modelEndpointSchema.shape.sampling.unwrap().default({ temperature: 0.7, topP: 0.95, maxTokens: 4096 }),
       }),
+      /**
+       * `black-box`: the question only. `white-box`: the question and a candidate to attack, the
+       * training prompt, with the evaluated Code LLM's first sample that holds code as the candidate.
+       */
+      mode: z.enum(['black-box', 'white-box']).default('black-box'),
       /** Responses per problem (k). Paper: 5. */
       responses: z.number().int().positive().max(64).default(5),
       /** Asserts asked for per response, as in training (T). Paper: 8. */

@@ -96,7 +96,14 @@ describe('codeA1Evaluate against the embedded model server', () => {
     const config = {
       ...base,
       samples: 1,
-      tests: { model: { ...base.model, sampling: { temperature: 0.7, topP: 0.95, maxTokens: 96 } }, responses: 2, testsPerResponse: 4, mutantLimit: 8 },
+      tests: {
+        model: { ...base.model, sampling: { temperature: 0.7, topP: 0.95, maxTokens: 96 } },
+        // White-box reads the Code LLM's samples for its candidate: the longer path of the two.
+        mode: 'white-box' as const,
+        responses: 2,
+        testsPerResponse: 4,
+        mutantLimit: 8,
+      },
     };
     const report = await withWorker(activities(), () =>
       client.workflow.execute(codeA1Evaluate, {
@@ -113,6 +120,8 @@ describe('codeA1Evaluate against the embedded model server', () => {
     assert.ok(generation.overall.mutAtK >= 0 && generation.overall.mutAtK <= 100);
     assert.ok(Math.abs(generation.overall.mul - (generation.overall.passAtK * generation.overall.mutAtK) / 100) < 1e-9);
     assert.deepEqual(generation.benchmarks.map((b) => b.dataSource), ['humanevalplus']);
+    const [response] = (await getJson<{ promptVersion: string }[]>(openStore(config.storageUri), `${evaluationKeys.testResponses(config.evalId)}/shard-00000.json`))!;
+    assert.equal(response!.promptVersion, 'test-whitebox-v1');
 
     // HumanEval/0's mutants are stored, and every one kept fails the golden tests.
     const [set] = (await getJson<MutantSet[]>(openStore(config.storageUri), `${evaluationKeys.mutants(config.evalId)}/shard-00000.json`))!;

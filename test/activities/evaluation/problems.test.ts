@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseEvaluationConfig } from '../../../activities/evaluation/config.js';
 import { solutionProgram } from '../../../activities/evaluation/problems.js';
+import { renderBlackBoxTestPrompt } from '../../../activities/evaluation/test-prompt.js';
 import type { Problem } from '../../../activities/records.js';
 
 const humaneval: Problem = {
@@ -39,5 +40,17 @@ describe('the evaluation config', () => {
     assert.equal(config.model.sampling.topP, 0.95);
     assert.deepEqual(config.timeLimits, { floorMs: 10_000, factor: 4, referenceMs: 60_000 });
     assert.equal(config.memoryMb, 4096);
+  });
+});
+
+describe('the black-box test prompt', () => {
+  it('shows the question and asks for T asserts of the entry point, with no candidate to attack', () => {
+    const { version, messages } = renderBlackBoxTestPrompt(humaneval, 5);
+    assert.equal(version, 'test-blackbox-v1');
+    const user = messages.at(-1)!.content;
+    assert.match(user, /write 5 test cases/);
+    assert.match(user, /assert has_close_elements\(args\) == expected/);
+    assert.ok(user.includes(humaneval.prompt!.trimEnd()));
+    assert.doesNotMatch(user, /Buggy Code/);
   });
 });
