@@ -7,6 +7,7 @@ import { ConfigError } from '../../config/run-config.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
 import { parseEvaluationConfig } from '../../activities/evaluation/config.js';
 import type { BenchmarkScore } from '../../activities/evaluation/pass-at-k.js';
+import type { TestGenerationReport } from '../../workflows/evaluate.js';
 import { taskQueues } from '../../workflows/contract.js';
 import { codeA1Evaluate, evaluationWorkflowId } from '../../workflows/evaluate.js';
 import { parseCommandLine } from './exec.js';
@@ -51,6 +52,7 @@ const evaluate: Command = {
       try {
         const report = await handle.result();
         console.error(scoreTable(report.benchmarks));
+        if (report.testGeneration) console.error(`\n${testTable(report.testGeneration)}`);
         console.log(JSON.stringify(report));
         return 0;
       } catch (err) {
@@ -76,6 +78,19 @@ export function scoreTable(benchmarks: readonly BenchmarkScore[]): string {
     (b.avgAtN * 100).toFixed(2),
     ...ks.map((k) => (b.passAtK[k] === undefined ? '-' : (b.passAtK[k] * 100).toFixed(2))),
   ]);
+  return table(header, rows);
+}
+
+/** The Test LLM's figures, already in percent. */
+export function testTable(report: TestGenerationReport): string {
+  const k = report.responsesPerProblem;
+  const header = ['benchmark', 'problems', `pass@${k}`, `mut@${k}`, 'Mul'];
+  const row = (name: string, s: { problems: number; passAtK: number; mutAtK: number; mul: number }) =>
+    [name, String(s.problems), s.passAtK.toFixed(2), s.mutAtK.toFixed(2), s.mul.toFixed(2)];
+  return table(header, [...report.benchmarks.map((b) => row(b.dataSource, b)), ...(report.benchmarks.length > 1 ? [row('all', report.overall)] : [])]);
+}
+
+function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [header, ...rows].map((r) => r.map((cell, i) => cell.padStart(widths[i]!)).join('  ')).join('\n');
 }
