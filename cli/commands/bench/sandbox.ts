@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Command } from '../../command.js';
-import { createSandbox, type Sandbox, type TestCase } from '../../../activities/sandbox/index.js';
+import { createSandbox, type RunTestsResult, type Sandbox, type TestCase } from '../../../activities/sandbox/index.js';
 import { defaultPython, readableAncestors, resolvePython, type PythonRuntime } from '../../../activities/sandbox/runtime.js';
 import { parseCommandLine, positiveInt } from '../exec.js';
 
@@ -136,6 +136,21 @@ function spawnBaseline(runtime: PythonRuntime, p: Program): Promise<boolean[]> {
   });
 }
 
+/** Runs both, `a` first when `aFirst`, and returns their results as [a, b]. */
+async function inOrder<A, B>(aFirst: boolean, a: () => Promise<A>, b: () => Promise<B>): Promise<[A, B]> {
+  if (aFirst) {
+    const first = await a();
+    return [first, await b()];
+  }
+  const first = await b();
+  return [await a(), first];
+}
+
+function median(sorted: number[]): number {
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 async function timed<R>(work: () => Promise<R>): Promise<{ result: R; seconds: number }> {
   const started = process.hrtime.bigint();
   const result = await work();
@@ -148,7 +163,7 @@ const benchSandbox: Command = {
     const { values } = parseCommandLine(() =>
       parseArgs({
         args: argv,
-        options: { programs: { type: 'string' }, 'baseline-programs': { type: 'string' }, concurrency: { type: 'string' } },
+        options: { programs: { type: 'string' }, 'baseline-programs': { type: 'string' }, concurrency: { type: 'string' }, rounds: { type: 'string' } },
         strict: true,
         allowPositionals: false,
       }),
@@ -156,29 +171,48 @@ const benchSandbox: Command = {
     const programs = positiveInt(values.programs, '--programs', 3000);
     const baselinePrograms = positiveInt(values['baseline-programs'], '--baseline-programs', 300);
     const concurrency = positiveInt(values.concurrency, '--concurrency', availableParallelism());
+    const rounds = positiveInt(values.rounds, '--rounds', 5);
     const runtime = await resolvePython(defaultPython);
     const sandbox = await createSandbox({ concurrency });
     try {
       const workload = await buildWorkload(sandbox, programs);
-      const executor = await timed(() =>
-        runAll(workload, concurrency * 2, (p) => sandbox.runTests({ code: p.code, entryPoint: p.entry, tests: p.tests, perTestTimeoutMs: 2000 })),
-      );
       const sample = workload.slice(0, baselinePrograms);
-      const baseline = await timed(() => runAll(sample, concurrency, (p) => spawnBaseline(runtime, p)));
+      // The two ways alternate in rounds, each round timing a slice of both, so that load from
+      // elsewhere on a shared machine falls on both sides; the ratio is the median of the rounds'.
+      const executorResults: RunTestsResult[] = [];
+      const baselineResults: boolean[][] = [];
+      const perRound: Array<{ executor: number; baseline: number }> = [];
+      let executorSeconds = 0;
+      let baselineSeconds = 0;
+      for (let r = 0; r < rounds; r++) {
+        const mine = workload.slice(Math.floor((r * programs) / rounds), Math.floor(((r + 1) * programs) / rounds));
+        const theirs = sample.slice(Math.floor((r * sample.length) / rounds), Math.floor(((r + 1) * sample.length) / rounds));
+        const runExecutor = () =>
+          timed(() => runAll(mine, concurrency * 2, (p) => sandbox.runTests({ code: p.code, entryPoint: p.entry, tests: p.tests, perTestTimeoutMs: 2000 })));
+        const runBaseline = () => timed(() => runAll(theirs, concurrency, (p) => spawnBaseline(runtime, p)));
+        // Which goes first alternates too, so neither always runs right after the other's teardown.
+        const [executorRound, baseline] = await inOrder(r % 2 === 0, runExecutor, runBaseline);
+        executorResults.push(...executorRound.result);
+        baselineResults.push(...baseline.result);
+        executorSeconds += executorRound.seconds;
+        baselineSeconds += baseline.seconds;
+        perRound.push({ executor: mine.length / executorRound.seconds, baseline: theirs.length / baseline.seconds });
+      }
       // Both ways must agree on every assert of the programs both ran, or the comparison means nothing.
       const disagreements = sample.filter((_, i) =>
-        executor.result[i]!.tests.some((t, j) => (t.outcome === 'pass') !== baseline.result[i]![j]),
+        executorResults[i]!.tests.some((t, j) => (t.outcome === 'pass') !== baselineResults[i]![j]),
       ).length;
-      const executorRate = programs / executor.seconds;
-      const baselineRate = sample.length / baseline.seconds;
+      const ratios = perRound.map((x) => x.executor / x.baseline).sort((a, b) => a - b);
       console.log(
         JSON.stringify({
           benchmark: 'sandbox',
           concurrency,
           assertsPerProgram: 8,
-          executor: { programs, seconds: +executor.seconds.toFixed(3), programsPerSecond: +executorRate.toFixed(1) },
-          baseline: { programs: sample.length, seconds: +baseline.seconds.toFixed(3), programsPerSecond: +baselineRate.toFixed(1) },
-          ratio: +(executorRate / baselineRate).toFixed(2),
+          rounds,
+          executor: { programs, seconds: +executorSeconds.toFixed(3), programsPerSecond: +(programs / executorSeconds).toFixed(1) },
+          baseline: { programs: sample.length, seconds: +baselineSeconds.toFixed(3), programsPerSecond: +(sample.length / baselineSeconds).toFixed(1) },
+          ratio: +median(ratios).toFixed(2),
+          roundRatios: ratios.map((x) => +x.toFixed(2)),
           disagreements,
         }),
       );
