@@ -36,7 +36,7 @@ export async function evaluateSolutions(
   sandbox: Sandbox,
   problems: readonly Problem[],
   solutions: readonly Solution[],
-  options: { timeLimits?: TimeLimitPolicy; memoryMb?: number; onResult?: (done: number) => void } = {},
+  options: { timeLimits?: TimeLimitPolicy; memoryMb?: number } = {},
 ): Promise<SolutionsReport> {
   const byId = new Map(problems.map((problem) => [problem.questionId, problem]));
   const resolved: GoldenProblem[] = [];
@@ -59,7 +59,6 @@ export async function evaluateSolutions(
   const runner = new GoldenRunner(sandbox, options.timeLimits, options.memoryMb);
   const results: SolutionsReport['results'] = new Array(solutions.length);
   let next = 0;
-  let done = 0;
   // Workers pull the next solution in input order, so each problem's reference is measured once,
   // by the first solution that needs it, and the others of that problem wait for it.
   const worker = async () => {
@@ -67,7 +66,6 @@ export async function evaluateSolutions(
       const problem = resolved[i]!;
       const run = await runner.run(problem, solutions[i]!.code);
       results[i] = { questionId: problem.questionId, passed: run.outcome === 'pass', ...run };
-      options.onResult?.(++done);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(sandbox.concurrency, solutions.length)) }, worker));

@@ -20,9 +20,11 @@ export interface MutantSet {
   equivalent: number;
   /** The mutants kept: each fails the golden tests, so a correct test can kill it. */
   mutants: Mutant[];
+  /** Why the reference yielded no mutants at all (it does not parse, or the mutator raised). */
+  error?: string;
 }
 
-/** A mutant set that cannot be generated: the reference does not parse, or the mutator failed. */
+/** The mutator did not finish (timed out or was killed): worth retrying, unlike a mutator error. */
 export class MutationError extends Error {
   override name = 'MutationError';
 }
@@ -36,11 +38,17 @@ const mutator = readFile(new URL('./mutate.py', import.meta.url), 'utf8');
  * The raw mutants of a reference, from mutate.py run in the sandbox (it only parses the source).
  * Deterministic: same source, same mutants, in site order.
  */
-export async function rawMutants(sandbox: Sandbox, source: string, limit = DEFAULT_MUTANT_LIMIT): Promise<{ sites: number; mutants: Mutant[] }> {
+export async function rawMutants(
+  sandbox: Sandbox,
+  source: string,
+  limit = DEFAULT_MUTANT_LIMIT,
+): Promise<{ sites: number; mutants: Mutant[]; error?: string }> {
   // JSON string literals are valid Python string literals.
   const program = `${await mutator}\nSOURCE = ${JSON.stringify(source)}\nLIMIT = ${limit}\nmain()\n`;
   const result = await sandbox.runProgram(program, { timeoutMs: 30_000 });
-  if (result.status !== 'ok') throw new MutationError(`mutating the reference failed (${result.status}): ${result.stderr.trim().slice(-500)}`);
+  // The same source fails the same way every time: no mutants, and the reason is kept.
+  if (result.status === 'error') return { sites: 0, mutants: [], error: result.stderr.trim().slice(-500) };
+  if (result.status !== 'ok') throw new MutationError(`mutating the reference did not finish (${result.status})`);
   return JSON.parse(result.stdout) as { sites: number; mutants: Mutant[] };
 }
 
@@ -49,8 +57,15 @@ export async function rawMutants(sandbox: Sandbox, source: string, limit = DEFAU
  * reference. Each mutant runs once against the golden tests, under the problem's time limit.
  */
 export async function mutantSet(runner: GoldenRunner, sandbox: Sandbox, problem: GoldenProblem, limit = DEFAULT_MUTANT_LIMIT): Promise<MutantSet> {
-  const { sites, mutants } = await rawMutants(sandbox, problem.gtCode, limit);
+  const { sites, mutants, error } = await rawMutants(sandbox, problem.gtCode, limit);
   const outcomes = await Promise.all(mutants.map((m) => runner.run(problem, m.source)));
   const kept = mutants.filter((_, i) => outcomes[i]!.outcome !== 'pass');
-  return { questionId: problem.questionId, sites, generated: mutants.length, equivalent: mutants.length - kept.length, mutants: kept };
+  return {
+    questionId: problem.questionId,
+    sites,
+    generated: mutants.length,
+    equivalent: mutants.length - kept.length,
+    mutants: kept,
+    ...(error !== undefined ? { error } : {}),
+  };
 }

@@ -48,6 +48,12 @@ describe('mutants of a reference', () => {
     }
   });
 
+  it('are none, with the reason, for a reference that does not parse', async () => {
+    const { mutants, error } = await rawMutants(sandbox.get(), 'def f(:\n    return 1\n');
+    assert.deepEqual(mutants, []);
+    assert.match(error!, /SyntaxError/);
+  });
+
   it('drop mutants that pass the golden tests and keep those that fail them', async () => {
     const runner = new GoldenRunner(sandbox.get(), { floorMs: 5_000, factor: 4, referenceMs: 10_000 });
     const set = await mutantSet(runner, sandbox.get(), scale, 100);
