@@ -13,8 +13,8 @@ import {
   renderCodePrompt,
   requestSeed,
   runShardedStage,
-  toActivityFailure,
 } from './llm/index.js';
+import { classify } from './errors.js';
 import { extractCode } from './parsing/index.js';
 
 /** Problems per shard (the unit of resume): 8 x 32 samples of up to 4,096 tokens stays a few MB. */
@@ -30,7 +30,7 @@ export function createSampleSolutionsActivity(deps: GenerationDeps) {
     try {
       return await run(input);
     } catch (err) {
-      throw toActivityFailure(err);
+      throw classify(err);
     }
   }
 

@@ -7,6 +7,7 @@ import { evaluationProblems, type EvaluationSample } from './evaluation/problems
 import { renderBlackBoxTestPrompt } from './evaluation/test-prompt.js';
 import { ConfigError } from '../config/run-config.js';
 import type { ChatCompletion, GenerationDeps } from './llm/index.js';
+import { classify } from './errors.js';
 import {
   PromptTooLongError,
   createLimiter,
@@ -15,7 +16,6 @@ import {
   renderTestPrompt,
   requestSeed,
   runShardedStage,
-  toActivityFailure,
 } from './llm/index.js';
 import { readShardedRecords } from './storage/manifest.js';
 
@@ -94,7 +94,7 @@ export function createSampleTestResponsesActivity(deps: GenerationDeps) {
         count: (samples) => ({ samples: samples.length, completionTokens: samples.reduce((sum, s) => sum + s.completionTokens, 0) }),
       });
     } catch (err) {
-      throw toActivityFailure(err);
+      throw classify(err);
     }
   }
   return { sampleTestResponses };

@@ -3,6 +3,7 @@ import { keys } from '../workflows/contract.js';
 import type { CodeRollout, Problem } from './records.js';
 import type { BatchRecord } from './sample-batch.js';
 import { MissingArtifactError } from './artifact-errors.js';
+import { classify } from './errors.js';
 import { extractCode } from './parsing/index.js';
 import { getJson } from './storage/index.js';
 import type { ChatClient, ChatCompletion, GenerationDeps } from './llm/index.js';
@@ -15,7 +16,6 @@ import {
   requestSeed,
   runShardedStage,
   sampleCounts,
-  toActivityFailure,
   toSample,
 } from './llm/index.js';
 
@@ -32,7 +32,7 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
     try {
       return await run(input);
     } catch (err) {
-      throw toActivityFailure(err);
+      throw classify(err);
     }
   }
 

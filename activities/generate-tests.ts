@@ -8,6 +8,7 @@ import { extractAsserts, nonprintableRatio } from './parsing/index.js';
 import type { ObjectStore } from './storage/index.js';
 import { getJson } from './storage/index.js';
 import type { ChatClient, ChatCompletion, GenerationDeps } from './llm/index.js';
+import { classify } from './errors.js';
 import {
   PromptTooLongError,
   createLimiter,
@@ -17,7 +18,6 @@ import {
   requestSeed,
   runShardedStage,
   sampleCounts,
-  toActivityFailure,
   toSample,
 } from './llm/index.js';
 import { chunk } from './generate-code.js';
@@ -43,7 +43,7 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
     try {
       return await run(input);
     } catch (err) {
-      throw toActivityFailure(err);
+      throw classify(err);
     }
   }
 

@@ -1,10 +1,9 @@
-import { ApplicationFailure } from '@temporalio/common';
 import { log } from '@temporalio/activity';
 import type { ModelEndpoint } from '../../config/run-config.js';
 import type { StorageDeps } from '../deps.js';
 import type { ChatClientOptions } from './chat-client.js';
 import { ChatClient } from './chat-client.js';
-import { ModelConfigError, ModelUnavailableError } from './errors.js';
+import { ModelConfigError } from './errors.js';
 
 /** What the generation activities need beyond storage; tests inject `fetch` and the secrets. */
 export interface GenerationDeps extends StorageDeps {
@@ -32,15 +31,4 @@ export function endpointClient(deps: GenerationDeps, model: ModelEndpoint, role:
     ...deps.client,
     onRetry: (info) => log.warn('model request retried', { role, baseUrl: model.baseUrl, ...info }),
   });
-}
-
-/**
- * An endpoint that stayed unavailable through a request's retry budget fails the attempt as a
- * retryable failure; when the server said how long to wait, Temporal waits that long.
- */
-export function toActivityFailure(err: unknown): unknown {
-  if (err instanceof ModelUnavailableError && err.retryAfterMs !== undefined) {
-    return ApplicationFailure.create({ message: err.message, type: err.name, nextRetryDelay: err.retryAfterMs, cause: err });
-  }
-  return err;
 }

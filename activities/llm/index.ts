@@ -6,7 +6,7 @@ export { promptVersions, questionText, renderCodePrompt, renderTestPrompt } from
 export type { RenderedPrompt } from './prompts.js';
 export { requestSeed } from './seeds.js';
 export type { SeedParts } from './seeds.js';
-export { endpointClient, toActivityFailure } from './endpoint.js';
+export { endpointClient } from './endpoint.js';
 export type { GenerationDeps } from './endpoint.js';
 export { failedCompletion, sampleCounts, toSample } from './rollouts.js';
 export { manifestKey, runShardedStage, shardKey } from './sharded-stage.js';
