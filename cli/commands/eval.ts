@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { Command } from '../command.js';
+import { readConfigFile } from '../config-file.js';
 import { UsageError } from '../command.js';
-import { ConfigError } from '../../config/run-config.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
 import { parseEvaluationConfig } from '../../activities/evaluation/config.js';
 import type { BenchmarkScore } from '../../activities/evaluation/pass-at-k.js';
@@ -24,19 +23,8 @@ const evaluate: Command = {
       parseArgs({ args: argv, options: { config: { type: 'string' }, detach: { type: 'boolean', default: false } }, strict: true, allowPositionals: false }),
     );
     if (!values.config) throw new UsageError('--config FILE is required');
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(values.config, 'utf8'));
-    } catch (err) {
-      throw new UsageError(`cannot read ${values.config}: ${(err as Error).message}`);
-    }
-    let evalId: string;
-    try {
-      evalId = parseEvaluationConfig(raw).evalId;
-    } catch (err) {
-      if (err instanceof ConfigError) throw new UsageError(`${values.config}:\n  ${err.issues.join('\n  ')}`);
-      throw err;
-    }
+    const { raw, config } = await readConfigFile(values.config, parseEvaluationConfig);
+    const { evalId } = config;
     const env = parseWorkerEnv(process.env);
     const connection = await Connection.connect({ address: env.temporalAddress });
     try {

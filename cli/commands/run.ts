@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import type { Command } from '../command.js';
+import { readConfigFile } from '../config-file.js';
 import { UsageError } from '../command.js';
-import { ConfigError, parseRunConfig } from '../../config/run-config.js';
+import { parseRunConfig } from '../../config/run-config.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
 import { codeA1Training, progressQuery, runIdAttribute } from '../../workflows/training.js';
 import { iterationProgressQuery, iterationWorkflowId } from '../../workflows/iteration.js';
@@ -24,22 +24,7 @@ const run: Command = {
   async run(argv) {
     const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, detach: { type: 'boolean', default: false } } });
     if (!values.config) throw new UsageError('--config FILE is required');
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(values.config, 'utf8'));
-    } catch (err) {
-      throw new UsageError(`cannot read ${values.config}: ${(err as Error).message}`);
-    }
-    let config;
-    try {
-      config = parseRunConfig(raw);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        console.error(`code-a1 run: ${values.config}:\n  ${err.issues.join('\n  ')}`);
-        return 1;
-      }
-      throw err;
-    }
+    const { raw, config } = await readConfigFile(values.config, parseRunConfig);
     const env = parseWorkerEnv(process.env);
     const connection = await Connection.connect({ address: env.temporalAddress });
     try {
