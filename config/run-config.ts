@@ -105,6 +105,21 @@ export const datasetSchema = z.strictObject({
   sources: z.array(z.string().min(1)).min(1).optional(),
 });
 
+/** Code LLM evaluation inside training (docs/code-a1.md, Evaluation); off unless `every` > 0. */
+export const trainingEvaluationSchema = z.strictObject({
+  /** Evaluate the freshly trained Code LLM after every this many iterations; 0 = never. */
+  every: z.number().int().nonnegative().default(0),
+  /** A dataset with golden tests: `builtin`, a path, file:// or s3:// URI (e.g. the HumanEval+/MBPP+ parquet). */
+  datasetUri: z.string().min(1).default('builtin'),
+  sources: z.array(z.string().min(1)).min(1).optional(),
+  /** Evaluate only the first this many problems: a cheap signal between full evaluations. */
+  maxProblems: z.number().int().positive().optional(),
+  /** Samples per problem (n) and reported k. Paper: 32 at temperature 0.7, top_p 0.95. */
+  samples: z.number().int().positive().max(1024).default(32),
+  ks: z.array(z.number().int().positive()).min(1).default([1, 8, 16, 32]),
+  sampling: sampling.default({ temperature: 0.7, topP: 0.95, maxTokens: 4096 }),
+});
+
 export const runConfigSchema = z.strictObject({
   /** Names the run; workflow IDs and storage keys derive from it. */
   runId: id,
@@ -116,6 +131,7 @@ export const runConfigSchema = z.strictObject({
   sandbox: sandboxSchema.default(sandboxSchema.parse({})),
   trainer: trainerSchema.default(trainerSchema.parse({})),
   timeouts: timeoutsSchema.default(timeoutsSchema.parse({})),
+  evaluation: trainingEvaluationSchema.default(trainingEvaluationSchema.parse({})),
   /** Iterations the run should have completed when it ends. */
   iterations: z.number().int().positive().max(1_000_000),
   /** Seeds batch sampling and model sampling; with it a run is reproducible. */

@@ -40,6 +40,7 @@ export const stages = [
   'score',
   'updateMistakeBook',
   'updatePolicy',
+  'evaluate',
   'recordIteration',
 ] as const;
 export type Stage = (typeof stages)[number];

@@ -1,4 +1,5 @@
-import { defineQuery, proxyActivities, setHandler } from '@temporalio/workflow';
+import { defineQuery, executeChild, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { RunConfig } from '../config/run-config.js';
 import type {
   GpuActivities,
   IterationInput,
@@ -10,7 +11,10 @@ import type {
   Stage,
   StageResult,
 } from './contract.js';
+import { taskQueues } from './contract.js';
 import { quick, stageOptions } from './activity-options.js';
+import { codeA1Evaluate } from './evaluate.js';
+import type { EvaluationReport } from './evaluate.js';
 
 export interface IterationProgress {
   iteration: number;
@@ -130,6 +134,23 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
     config.trainer.parallelRoles ? Promise.all([update('code'), update('test')]) : [await update('code'), await update('test')],
   );
 
+  // Evaluation every K iterations (off by default). Behind a patch: iterations recorded before it
+  // existed carry configs without an `evaluation` section and must replay unchanged.
+  if (patched('evaluate-every-k') && evaluationDue(config, iteration)) {
+    await keyed('evaluate', async () => {
+      // The evaluation samples from the serving endpoint, so the new Code LLM is published first;
+      // the next iteration's publishPolicy then finds it served and does nothing.
+      const trained = updated[0]!.checkpoint;
+      await publisher.publishPolicy({ ...ref, role: 'code', model: config.models.code, checkpoint: trained });
+      const report = await executeChild(codeA1Evaluate, {
+        workflowId: `${iterationWorkflowId(config.runId, iteration)}/evaluate`,
+        taskQueue: taskQueues.orchestration,
+        args: [{ config: evaluationInput(config, iteration, trained) }],
+      });
+      return { key: report.reportKey, summary: evaluationSummary(report) };
+    });
+  }
+
   return stage('recordIteration', () =>
     bookkeeping.recordIteration({ ...ref, stageResults: results, policies: updated, stageDurationsMs: durations }),
   );
@@ -137,4 +158,38 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
 
 export function iterationWorkflowId(runId: string, iteration: number): string {
   return `${runId}/iter-${iteration}`;
+}
+
+function evaluationDue(config: RunConfig, iteration: number): boolean {
+  const every = config.evaluation?.every ?? 0;
+  return every > 0 && (iteration + 1) % every === 0;
+}
+
+/** The codeA1Evaluate input for the Code LLM this iteration trained, served by the run's endpoint. */
+function evaluationInput(config: RunConfig, iteration: number, checkpoint: string): unknown {
+  const e = config.evaluation;
+  return {
+    evalId: `${config.runId}-iter-${iteration}`,
+    storageUri: config.storageUri,
+    dataset: { uri: e.datasetUri, ...(e.sources ? { sources: e.sources } : {}), ...(e.maxProblems ? { maxProblems: e.maxProblems } : {}) },
+    model: { ...config.models.code, checkpoint, sampling: e.sampling },
+    samples: e.samples,
+    ks: e.ks,
+    seed: config.seed,
+    timeouts: {
+      heartbeatSeconds: Math.ceil(config.timeouts.heartbeatSeconds),
+      sampleMinutes: Math.ceil(config.timeouts.generateMinutes),
+      executeMinutes: Math.ceil(config.timeouts.executeMinutes),
+    },
+  };
+}
+
+/** `<benchmark>.avgAtN` and `<benchmark>.passAt<k>`, as fractions. */
+function evaluationSummary(report: EvaluationReport): Record<string, number> {
+  const summary: Record<string, number> = {};
+  for (const b of report.benchmarks) {
+    summary[`${b.dataSource}.avgAtN`] = b.avgAtN;
+    for (const [k, v] of Object.entries(b.passAtK)) summary[`${b.dataSource}.passAt${k}`] = v;
+  }
+  return summary;
 }

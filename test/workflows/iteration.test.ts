@@ -104,3 +104,46 @@ describe('codeA1Iteration', () => {
     assert.deepEqual(seen['ref-test'], ['ckpt/test-0', 'init/test']);
   });
 });
+
+describe('codeA1Iteration with evaluation every K iterations', () => {
+  let client: Client;
+  let close: () => Promise<void>;
+  before(async () => ({ client, close } = await connectClient()));
+  after(() => close());
+
+  async function run(every: number, iteration: number) {
+    const dir = await tempDir();
+    const config = testConfig(`${dir}/store`, { evaluation: { every, samples: 4, ks: [1] } });
+    const calls: string[] = [];
+    const stages = recordingStages({ journal: `${dir}/journal`, gateDir: dir });
+    const benchmarks = [{ dataSource: 'builtin', problems: 2, samples: 4, avgAtN: 0.25, passAtK: { '1': 0.25 } }];
+    const record = await withWorker(
+      {
+        ...stages,
+        publishPolicy: async (i: Parameters<typeof stages.publishPolicy>[0]) => (calls.push(`publish ${i.role} ${i.checkpoint}`), stages.publishPolicy(i)),
+        sampleSolutions: async (i: { config: { model: { checkpoint: string } } }) => (calls.push(`sample ${i.config.model.checkpoint}`), { key: 'samples', summary: {} }),
+        runGoldenTests: async () => ({ evalId: 'e', reportKey: 'evals/e/report.json', samplesKey: 'samples', benchmarks, failedReferences: [] }),
+      },
+      () =>
+        client.workflow.execute(codeA1Iteration, {
+          taskQueue: taskQueues.orchestration,
+          workflowId: `${config.runId}/iter-${iteration}-${randomUUID()}`,
+          args: [{ config, iteration, previous: null }],
+        }),
+    );
+    return { record, calls, trained: keys.checkpoint(config.runId, 'code', iteration) };
+  }
+
+  it('serves the newly trained Code LLM, evaluates it and records pass@k with the iteration', async () => {
+    const { record, calls, trained } = await run(2, 1);
+    assert.deepEqual(calls.slice(-2), [`publish code ${trained}`, `sample ${trained}`]);
+    assert.equal(record.metrics['evaluate.builtin.passAt1'], 0.25);
+    assert.equal(record.metrics['evaluate.builtin.avgAtN'], 0.25);
+  });
+
+  it('does not evaluate between the K-th iterations', async () => {
+    const { record, calls } = await run(2, 0);
+    assert.ok(!calls.some((c) => c.startsWith('sample')));
+    assert.ok(!Object.keys(record.metrics).some((k) => k.startsWith('evaluate.')));
+  });
+});
