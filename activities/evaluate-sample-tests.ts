@@ -4,7 +4,6 @@ import { evaluationKeys } from '../workflows/evaluate.js';
 import { chunk } from './generate-code.js';
 import type { GoldenProblem } from './evaluation/golden-runner.js';
 import { evaluationProblems, type EvaluationSample } from './evaluation/problems.js';
-import { renderBlackBoxTestPrompt } from './evaluation/test-prompt.js';
 import { ConfigError } from '../config/run-config.js';
 import type { ChatCompletion, GenerationDeps } from './llm/index.js';
 import { classify } from './errors.js';
@@ -13,6 +12,7 @@ import {
   createLimiter,
   endpointClient,
   failedCompletion,
+  renderBlackBoxTestPrompt,
   renderTestPrompt,
   requestSeed,
   runShardedStage,

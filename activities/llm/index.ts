@@ -2,7 +2,7 @@ export { ChatClient, PromptTooLongError, retryAfterMs } from './chat-client.js';
 export type { ChatChoice, ChatClientOptions, ChatCompletion, ChatRequest, RetryInfo } from './chat-client.js';
 export { ModelConfigError, ModelUnavailableError } from './errors.js';
 export { createLimiter } from './concurrency.js';
-export { promptVersions, questionText, renderCodePrompt, renderTestPrompt } from './prompts.js';
+export { promptVersions, questionText, renderBlackBoxTestPrompt, renderCodePrompt, renderTestPrompt } from './prompts.js';
 export type { RenderedPrompt } from './prompts.js';
 export { requestSeed } from './seeds.js';
 export type { SeedParts } from './seeds.js';

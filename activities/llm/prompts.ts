@@ -8,6 +8,7 @@ import type { ChatMessage, Problem } from '../records.js';
 export const promptVersions = {
   code: 'code-v1',
   test: 'test-whitebox-v1',
+  testBlackBox: 'test-blackbox-v1',
 } as const;
 
 export interface RenderedPrompt {
@@ -50,7 +51,6 @@ export function renderCodePrompt(problem: Problem): RenderedPrompt {
  * `assert entry_point(args) == expected` that the candidate fails and a correct solution passes.
  */
 export function renderTestPrompt(problem: Problem, candidate: string, tests: number): RenderedPrompt {
-  const call = `${problem.entryPoint}(args)`;
   return {
     version: promptVersions.test,
     messages: [
@@ -61,12 +61,7 @@ export function renderTestPrompt(problem: Problem, candidate: string, tests: num
           `Given the following Question and a Buggy Code that attempts to solve it, write ${tests} test cases that expose the bugs of the Buggy Code: each test must pass on a correct solution of the Question and fail on the Buggy Code.`,
           '',
           'Requirements:',
-          `- Write each test as one assertion of the form \`assert ${call} == expected\`, where \`expected\` is the exact value a correct solution returns.`,
-          '- Attack the logic gaps of the Buggy Code: find where its behaviour departs from what the Question asks.',
-          '- Prefer complex inputs: boundary values, edge cases and rarely taken branches.',
-          '- Do not write trivial or redundant tests that check the same behaviour twice.',
-          `- Only the first ${tests} tests count, so put the strongest first.`,
-          "- Output all assertions inside one '```python ... ```' code block, and do not output anything else.",
+          ...testRequirements(problem, tests, true),
           '',
           'Question:',
           questionText(problem).replace(/\s+$/, ''),
@@ -75,6 +70,44 @@ export function renderTestPrompt(problem: Problem, candidate: string, tests: num
           '```python',
           candidate.replace(/\s+$/, ''),
           '```',
+        ].join('\n'),
+      },
+    ],
+  };
+}
+
+/** The rules of an answer, shared by the white-box (training) and black-box (evaluation) prompts. */
+function testRequirements(problem: Problem, tests: number, whiteBox: boolean): string[] {
+  return [
+    `- Write each test as one assertion of the form \`assert ${problem.entryPoint}(args) == expected\`, where \`expected\` is the exact value a correct solution returns.`,
+    ...(whiteBox ? ['- Attack the logic gaps of the Buggy Code: find where its behaviour departs from what the Question asks.'] : []),
+    '- Prefer complex inputs: boundary values, edge cases and rarely taken branches.',
+    '- Do not write trivial or redundant tests that check the same behaviour twice.',
+    `- Only the first ${tests} tests count, so put the strongest first.`,
+    "- Output all assertions inside one '```python ... ```' code block, and do not output anything else.",
+  ];
+}
+
+/**
+ * Black-box test generation, for evaluating the Test LLM: the question only, no candidate. The
+ * requirements are the training prompt's less the Buggy Code, so the Test LLM is evaluated on
+ * the answer format it is trained to give.
+ */
+export function renderBlackBoxTestPrompt(problem: Problem, tests: number): RenderedPrompt {
+  return {
+    version: promptVersions.testBlackBox,
+    messages: [
+      { role: 'system', content: 'You are a helpful test generation assistant that writes assertion tests for Python code.' },
+      {
+        role: 'user',
+        content: [
+          `Given the following Question, write ${tests} test cases that a correct solution of the Question passes and that an incorrect solution is likely to fail.`,
+          '',
+          'Requirements:',
+          ...testRequirements(problem, tests, false),
+          '',
+          'Question:',
+          questionText(problem).replace(/\s+$/, ''),
         ].join('\n'),
       },
     ],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseEvaluationConfig } from '../../../activities/evaluation/config.js';
 import { solutionProgram } from '../../../activities/evaluation/problems.js';
-import { renderBlackBoxTestPrompt } from '../../../activities/evaluation/test-prompt.js';
+import { renderBlackBoxTestPrompt } from '../../../activities/llm/index.js';
 import type { Problem } from '../../../activities/records.js';
 
 const humaneval: Problem = {

@@ -76,7 +76,7 @@ def biggest(xs):
     return xs[0]
 \`\`\``,
     );
-    assert.deepEqual(promptVersions, { code: 'code-v1', test: 'test-whitebox-v1' });
+    assert.deepEqual(promptVersions, { code: 'code-v1', test: 'test-whitebox-v1', testBlackBox: 'test-blackbox-v1' });
   });
 });
 
