@@ -186,6 +186,10 @@ export interface TrainingInput {
   config: unknown;
   /** Carried across continue-as-new so a paused run stays paused. */
   paused?: boolean;
+  /** Run this many iterations beyond those completed, instead of up to `config.iterations` (nightly schedules). */
+  moreIterations?: number;
+  /** The iteration count to reach, fixed by the first run of a chain; carried across continue-as-new. */
+  target?: number;
 }
 
 export interface TrainingProgress {

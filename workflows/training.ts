@@ -59,14 +59,18 @@ export async function codeA1Training(input: TrainingInput): Promise<TrainingProg
   const state = await bookkeeping.loadRunState({ runId: config.runId, storageUri: config.storageUri });
   progress.completedIterations = state.completed;
   progress.last = state.last;
+  // A scheduled night asks for N more iterations from wherever the run stands; the target is
+  // fixed once, here, and carried across continue-as-new so that it does not keep moving.
+  progress.targetIterations =
+    input.target ?? (input.moreIterations === undefined ? config.iterations : state.completed + input.moreIterations);
 
   let startedHere = 0;
-  while (progress.completedIterations < config.iterations) {
+  while (progress.completedIterations < progress.targetIterations) {
     await condition(() => !progress.paused || progress.stopping);
     if (progress.stopping) break;
     if (startedHere >= config.continueAsNewEvery || workflowInfo().continueAsNewSuggested) {
       // Keeps the history bounded on long runs; the state is re-read from storage.
-      return continueAsNew<typeof codeA1Training>({ config: input.config, paused: progress.paused });
+      return continueAsNew<typeof codeA1Training>({ config: input.config, paused: progress.paused, target: progress.targetIterations });
     }
     const iteration = progress.completedIterations;
     progress.currentIteration = iteration;

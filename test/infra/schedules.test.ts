@@ -1,0 +1,56 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { nightlySchedule, nightlyScheduleId } from '../../infra/schedules.js';
+import { startTemporal, stopTemporal, temporalBinary } from '../../infra/temporal-server.js';
+import { localStack } from '../../infra/stack.js';
+import { keys } from '../../workflows/contract.js';
+import { openStore } from '../../activities/storage/index.js';
+import { connectClient, testNamespace } from '../support/temporal.js';
+import { rawConfig, tempDir } from '../support/config.js';
+import type { Child } from '../support/processes.js';
+import { killHard, startScript, until } from '../support/processes.js';
+
+const stageWorker = fileURLToPath(new URL('../support/stage-worker.ts', import.meta.url));
+
+describe('the nightly schedule', () => {
+  it('survives a server restart and continues the run by N iterations at each firing', async () => {
+    // A private server, so that restarting it disturbs no other test.
+    const stateDir = await tempDir('code-a1-temporal-');
+    const server = { stateDir, port: 7298, uiPort: 8298, namespaces: [testNamespace] };
+    const binary = await temporalBinary(localStack.repoRoot);
+    await startTemporal(binary, server);
+    const address = `127.0.0.1:${server.port}`;
+    let own = await connectClient(address);
+    let worker: Child | undefined;
+    try {
+      const dir = await tempDir();
+      const config = rawConfig(`${dir}/store`, { iterations: 1 });
+      const store = openStore(config.storageUri);
+      const completed = async () => (await store.list(keys.iterationRecords(config.runId))).length;
+      const options = nightlySchedule({ raw: config, runId: config.runId, cron: '0 2 * * *', moreIterations: 2 });
+      assert.equal(options.policies?.overlap, ScheduleOverlapPolicy.SKIP);
+      const handle = await own.client.schedule.create(options);
+
+      await own.close();
+      await stopTemporal(server);
+      await startTemporal(binary, server);
+      own = await connectClient(address);
+      const described = await own.client.schedule.getHandle(nightlyScheduleId(config.runId)).describe();
+      assert.equal(described.spec.calendars?.length, 1, 'the cron expression is kept as a calendar');
+      assert.equal(described.action.type === 'startWorkflow' && described.action.workflowType, 'codeA1Training');
+      assert.ok(described.info.nextActionTimes.length > 0, 'the schedule is still there after the restart');
+
+      worker = await startScript(stageWorker, [`${dir}/journal`, dir], { TEMPORAL_ADDRESS: address });
+      await own.client.schedule.getHandle(handle.scheduleId).trigger();
+      await until('the first night to finish 2 iterations', async () => (await completed()) === 2, 60_000);
+      await own.client.schedule.getHandle(handle.scheduleId).trigger();
+      await until('the second night to add 2 more', async () => (await completed()) === 4, 60_000);
+    } finally {
+      if (worker) await killHard(worker);
+      await own.close();
+      await stopTemporal(server);
+    }
+  });
+});
