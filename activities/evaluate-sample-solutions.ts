@@ -14,7 +14,6 @@ import {
   requestSeed,
   runShardedStage,
 } from './llm/index.js';
-import { classify } from './errors.js';
 import { extractCode } from './parsing/index.js';
 
 /** Problems per shard (the unit of resume): 8 x 32 samples of up to 4,096 tokens stays a few MB. */
@@ -26,15 +25,7 @@ const defaultProblemsPerShard = 8;
  * Output: `evals/<evalId>/samples/manifest.json` listing shards of EvaluationSample.
  */
 export function createSampleSolutionsActivity(deps: GenerationDeps) {
-  async function sampleSolutions(input: SampleSolutionsInput): Promise<StageResult> {
-    try {
-      return await run(input);
-    } catch (err) {
-      throw classify(err);
-    }
-  }
-
-  async function run({ config }: SampleSolutionsInput): Promise<StageResult> {
+  async function sampleSolutions({ config }: SampleSolutionsInput): Promise<StageResult> {
     const store = deps.openStore(config.storageUri);
     const problems = await evaluationProblems(config, deps.openStore);
     const client = endpointClient(deps, config.model, 'code');

@@ -3,7 +3,6 @@ import { keys } from '../workflows/contract.js';
 import type { CodeRollout, Problem } from './records.js';
 import type { BatchRecord } from './sample-batch.js';
 import { MissingArtifactError } from './artifact-errors.js';
-import { classify } from './errors.js';
 import { extractCode } from './parsing/index.js';
 import { getJson } from './storage/index.js';
 import type { ChatClient, ChatCompletion, GenerationDeps } from './llm/index.js';
@@ -29,14 +28,6 @@ const defaultProblemsPerShard = 8;
  */
 export function createGenerateCodeActivity(deps: GenerationDeps) {
   async function generateCode(input: GenerateCodeInput): Promise<StageResult> {
-    try {
-      return await run(input);
-    } catch (err) {
-      throw classify(err);
-    }
-  }
-
-  async function run(input: GenerateCodeInput): Promise<StageResult> {
     const store = deps.openStore(input.storageUri);
     const batch = await getJson<BatchRecord>(store, input.batchKey);
     if (!batch) throw new MissingArtifactError(`batch ${store.uri}/${input.batchKey} is missing`);

@@ -8,7 +8,6 @@ import { extractAsserts, nonprintableRatio } from './parsing/index.js';
 import type { ObjectStore } from './storage/index.js';
 import { getJson } from './storage/index.js';
 import type { ChatClient, ChatCompletion, GenerationDeps } from './llm/index.js';
-import { classify } from './errors.js';
 import {
   PromptTooLongError,
   createLimiter,
@@ -40,14 +39,6 @@ interface Candidate {
  */
 export function createGenerateTestsActivity(deps: GenerationDeps) {
   async function generateTests(input: GenerateTestsInput): Promise<StageResult> {
-    try {
-      return await run(input);
-    } catch (err) {
-      throw classify(err);
-    }
-  }
-
-  async function run(input: GenerateTestsInput): Promise<StageResult> {
     const store = deps.openStore(input.storageUri);
     const batch = await getJson<BatchRecord>(store, input.batchKey);
     if (!batch) throw new MissingArtifactError(`batch ${store.uri}/${input.batchKey} is missing`);

@@ -194,7 +194,8 @@ describe('generateCode when the endpoint fails', () => {
   it('hands a long Retry-After to Temporal as the next retry delay', async () => {
     const r = await run(problems.slice(0, 1));
     proxy.enqueue({ kind: 'status', status: 429, headers: { 'retry-after': '90' } });
-    const err = await failure(inActivity(createGenerateCodeActivity(deps()).generateCode, codeInput(r, endpoint(proxy.baseUrl, server.model))));
+    const activity = withErrorClassification(createGenerateCodeActivity(deps()));
+    const err = await failure(inActivity(activity.generateCode, codeInput(r, endpoint(proxy.baseUrl, server.model))));
     assert.ok(err instanceof ApplicationFailure, String(err));
     assert.equal(err.type, 'ModelUnavailableError');
     assert.equal(err.nonRetryable, false);
