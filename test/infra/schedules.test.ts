@@ -3,11 +3,10 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { nightlySchedule, nightlyScheduleId } from '../../infra/schedules.js';
-import { startTemporal, stopTemporal, temporalBinary } from '../../infra/temporal-server.js';
-import { localStack } from '../../infra/stack.js';
+import { privateTemporal } from '../support/private-temporal.js';
 import { keys } from '../../workflows/contract.js';
 import { openStore } from '../../activities/storage/index.js';
-import { connectClient, testNamespace } from '../support/temporal.js';
+import { connectClient } from '../support/temporal.js';
 import { rawConfig, tempDir } from '../support/config.js';
 import type { Child } from '../support/processes.js';
 import { killHard, startScript, until } from '../support/processes.js';
@@ -16,12 +15,8 @@ const stageWorker = fileURLToPath(new URL('../support/stage-worker.ts', import.m
 
 describe('the nightly schedule', () => {
   it('survives a server restart and continues the run by N iterations at each firing', async () => {
-    // A private server, so that restarting it disturbs no other test.
-    const stateDir = await tempDir('code-a1-temporal-');
-    const server = { stateDir, port: 7298, uiPort: 8298, namespaces: [testNamespace] };
-    const binary = await temporalBinary(localStack.repoRoot);
-    await startTemporal(binary, server);
-    const address = `127.0.0.1:${server.port}`;
+    const server = await privateTemporal(7298);
+    const { address } = server;
     let own = await connectClient(address);
     let worker: Child | undefined;
     try {
@@ -34,8 +29,7 @@ describe('the nightly schedule', () => {
       const handle = await own.client.schedule.create(options);
 
       await own.close();
-      await stopTemporal(server);
-      await startTemporal(binary, server);
+      await server.restart();
       own = await connectClient(address);
       const described = await own.client.schedule.getHandle(nightlyScheduleId(config.runId)).describe();
       assert.equal(described.spec.calendars?.length, 1, 'the cron expression is kept as a calendar');
@@ -50,7 +44,7 @@ describe('the nightly schedule', () => {
     } finally {
       if (worker) await killHard(worker);
       await own.close();
-      await stopTemporal(server);
+      await server.stop();
     }
   });
 });

@@ -5,13 +5,12 @@ import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { codeA1Training } from '../../workflows/training.js';
 import { taskQueues } from '../../workflows/contract.js';
-import { connectClient, testNamespace } from '../support/temporal.js';
+import { connectClient } from '../support/temporal.js';
 import { rawConfig, tempDir } from '../support/config.js';
 import { appliedCounts, readJournal } from '../support/journal.js';
 import type { Child } from '../support/processes.js';
 import { killHard, startScript, until } from '../support/processes.js';
-import { startTemporal, stopTemporal, temporalBinary } from '../../infra/temporal-server.js';
-import { localStack } from '../../infra/stack.js';
+import { privateTemporal } from '../support/private-temporal.js';
 
 const stageWorker = fileURLToPath(new URL('../support/stage-worker.ts', import.meta.url));
 const everyStage = ['sampleBatch', 'generateCode', 'generateTests', 'execute', 'score', 'updateMistakeBook', 'updatePolicy-code', 'updatePolicy-test'];
@@ -58,20 +57,14 @@ describe('a run survives', () => {
   }
 
   it('a restart of the Temporal server in the middle of an iteration', async () => {
-    // A private server, so that restarting it disturbs no other test.
-    const stateDir = await tempDir('code-a1-temporal-');
-    const server = { stateDir, port: 7299, uiPort: 8299, namespaces: [testNamespace] };
-    const binary = await temporalBinary(localStack.repoRoot);
-    await startTemporal(binary, server);
-    const address = `127.0.0.1:${server.port}`;
-    const own = await connectClient(address);
+    const server = await privateTemporal(7299);
+    const own = await connectClient(server.address);
     let worker: Child | undefined;
     try {
       const run = await blockedRun(own.client, 'execute');
-      worker = await startScript(stageWorker, [run.journal, run.dir], { TEMPORAL_ADDRESS: address });
+      worker = await startScript(stageWorker, [run.journal, run.dir], { TEMPORAL_ADDRESS: server.address });
       await run.reached();
-      await stopTemporal(server);
-      await startTemporal(binary, server);
+      await server.restart();
       await run.release();
       const progress = await run.handle.result();
       assert.equal(progress.completedIterations, 1);
@@ -79,7 +72,7 @@ describe('a run survives', () => {
     } finally {
       if (worker) await killHard(worker);
       await own.close();
-      await stopTemporal(server);
+      await server.stop();
     }
   });
 });
