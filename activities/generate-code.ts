@@ -5,9 +5,10 @@ import type { BatchRecord } from './sample-batch.js';
 import { MissingArtifactError } from './artifact-errors.js';
 import { extractCode } from './parsing/index.js';
 import { getJson } from './storage/index.js';
-import type { ChatClient, ChatCompletion, GenerationDeps } from './llm/index.js';
+import type { ChatClient, ChatCompletion, GenerationDeps, Served } from './llm/index.js';
 import {
   PromptTooLongError,
+  assertSameWeights,
   createLimiter,
   endpointClient,
   failedCompletion,
@@ -32,6 +33,7 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
     const batch = await getJson<BatchRecord>(store, input.batchKey);
     if (!batch) throw new MissingArtifactError(`batch ${store.uri}/${input.batchKey} is missing`);
     const client = endpointClient(deps, input.model, 'code');
+    const served = await deps.ensureServed?.(input.model, input.checkpoint);
     const limit = createLimiter(input.model.concurrency);
     const shards = chunk(batch.problems, deps.problemsPerShard?.code ?? defaultProblemsPerShard);
 
@@ -42,12 +44,12 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
       heartbeatMs: deps.heartbeatMs,
       fixed: { problems: batch.problems.length, requests: batch.problems.length },
       generate: async (index, signal) =>
-        (await Promise.all(shards[index]!.map((problem) => limit(() => sampleProblem(client, input, problem, signal))))).flat(),
+        (await Promise.all(shards[index]!.map((problem) => limit(() => sampleProblem(client, served, input, problem, signal))))).flat(),
       count: (rollouts) => ({ ...sampleCounts(rollouts), noCode: rollouts.filter((r) => r.code === null).length }),
     });
   }
 
-  async function sampleProblem(client: ChatClient, input: GenerateCodeInput, problem: Problem, signal: AbortSignal): Promise<CodeRollout[]> {
+  async function sampleProblem(client: ChatClient, served: Served | undefined, input: GenerateCodeInput, problem: Problem, signal: AbortSignal): Promise<CodeRollout[]> {
     const prompt = renderCodePrompt(problem);
     const { sampling } = input.model;
     let completion: ChatCompletion;
@@ -63,6 +65,7 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
         },
         signal,
       );
+      assertSameWeights(served, completion.fingerprint, `${input.model.baseUrl}, ${input.checkpoint}`);
     } catch (err) {
       if (!(err instanceof PromptTooLongError)) throw err;
       completion = failedCompletion(input.nCode);

@@ -7,9 +7,10 @@ import { InvalidArtifactError, MissingArtifactError } from './artifact-errors.js
 import { extractAsserts, nonprintableRatio } from './parsing/index.js';
 import type { ObjectStore } from './storage/index.js';
 import { getJson } from './storage/index.js';
-import type { ChatClient, ChatCompletion, GenerationDeps } from './llm/index.js';
+import type { ChatClient, ChatCompletion, GenerationDeps, Served } from './llm/index.js';
 import {
   PromptTooLongError,
+  assertSameWeights,
   createLimiter,
   endpointClient,
   failedCompletion,
@@ -44,6 +45,7 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
     if (!batch) throw new MissingArtifactError(`batch ${store.uri}/${input.batchKey} is missing`);
     const { withCode, withoutCode } = await readCandidates(store, input.codeKey);
     const client = endpointClient(deps, input.model, 'test');
+    const served = await deps.ensureServed?.(input.model, input.checkpoint);
     const limit = createLimiter(input.model.concurrency);
     const shards = chunk(batch.problems, deps.problemsPerShard?.tests ?? defaultProblemsPerShard);
     const requests = [...withCode.values()].reduce((sum, list) => sum + list.length, 0);
@@ -56,7 +58,7 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
       fixed: { problems: batch.problems.length, candidates: requests, candidatesWithoutCode: withoutCode, requests },
       generate: async (index, signal) => {
         const work = shards[index]!.flatMap((problem) =>
-          (withCode.get(problem.questionId) ?? []).map((candidate) => limit(() => sampleCandidate(client, input, problem, candidate, signal))),
+          (withCode.get(problem.questionId) ?? []).map((candidate) => limit(() => sampleCandidate(client, served, input, problem, candidate, signal))),
         );
         return (await Promise.all(work)).flat();
       },
@@ -70,6 +72,7 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
 
   async function sampleCandidate(
     client: ChatClient,
+    served: Served | undefined,
     input: GenerateTestsInput,
     problem: Problem,
     candidate: Candidate,
@@ -96,6 +99,7 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
         },
         signal,
       );
+      assertSameWeights(served, completion.fingerprint, `${input.model.baseUrl}, ${input.checkpoint}`);
     } catch (err) {
       if (!(err instanceof PromptTooLongError)) throw err;
       completion = failedCompletion(input.nTest);

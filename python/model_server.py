@@ -17,7 +17,9 @@ unless the request sets "return_token_ids": false:
     choices[i].token_ids        every sampled token id, including the end-of-turn token or the
                                 tokens that completed a stop string; message.content is their text
                                 with special tokens dropped and cut before the stop string
-    system_fingerprint          "ckpt-v<version>": which loaded checkpoint produced the sample
+    system_fingerprint          "ckpt-<server>-v<version>": which loaded checkpoint of which server
+                                process produced the sample (a restarted server has another
+                                <server>, so a client can tell its initial weights from a reload)
 
 Seeds: choice i of a request with seed s samples from its own torch.Generator seeded from (s, i),
 drawing one uniform number per token. The same request with the same seed therefore draws the same
@@ -100,6 +102,14 @@ class Engine:
     max_model_len: int
     loaded_at: float
     tokenizer_lock: threading.Lock = field(default_factory=threading.Lock)  # fast tokenizers are not re-entrant
+
+    @property
+    def fingerprint(self) -> str:
+        return f"ckpt-{SERVER_INSTANCE}-v{self.version}"
+
+
+# Versions restart at 0 with the process; this tells one process's v1 from the next one's.
+SERVER_INSTANCE = secrets.token_hex(4)
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -335,7 +345,7 @@ def response_body(c: Completion, cfg: ServerConfig) -> dict:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": cfg.model_name,
-        "system_fingerprint": f"ckpt-v{c.engine.version}",
+        "system_fingerprint": c.engine.fingerprint,
         "choices": choices,
         "usage": {"prompt_tokens": len(c.prompt_ids), "completion_tokens": completion_tokens,
                   "total_tokens": len(c.prompt_ids) + completion_tokens},
@@ -615,7 +625,7 @@ class Handler(BaseHTTPRequestHandler):
         e = self.server.scheduler.engine
         return {"id": self.server.cfg.model_name, "object": "model", "created": int(e.loaded_at),
                 "owned_by": "code-a1", "root": e.path, "max_model_len": e.max_model_len,
-                "checkpoint": {"path": e.path, "version": e.version}}
+                "checkpoint": {"path": e.path, "version": e.version, "fingerprint": e.fingerprint}}
 
     def models(self) -> dict:
         return {"object": "list", "data": [self.model_card()]}

@@ -6,6 +6,8 @@ import { createGenerateTestsActivity } from '../activities/generate-tests.js';
 import { createPublishPolicyActivity } from '../activities/publish-policy.js';
 import { createSampleSolutionsActivity } from '../activities/evaluate-sample-solutions.js';
 import { createSampleTestResponsesActivity } from '../activities/evaluate-sample-tests.js';
+import { ensureServed } from '../activities/llm/index.js';
+import type { ModelEndpoint } from '../config/run-config.js';
 import { createWorker, storageDeps } from './connect.js';
 
 /**
@@ -13,7 +15,9 @@ import { createWorker, storageDeps } from './connect.js';
  * machine's disk before the server loads them, so the model servers run beside this worker.
  */
 export function createLlmWorker(env: WorkerEnv): Promise<Worker> {
-  const deps = { ...storageDeps(env), secrets: env.secrets };
+  const serving = { ...storageDeps(env), secrets: env.secrets, workDir: env.workDir, modelsDir: env.modelsDir };
+  // Generation re-checks the served weights at every attempt: a restarted server forgets them.
+  const deps = { ...serving, ensureServed: (model: ModelEndpoint, checkpoint: string) => ensureServed(serving, model, checkpoint) };
   return createWorker(env, {
     taskQueue: taskQueues.llm,
     activities: {
@@ -21,7 +25,7 @@ export function createLlmWorker(env: WorkerEnv): Promise<Worker> {
       ...createGenerateTestsActivity(deps),
       ...createSampleSolutionsActivity(deps),
       ...createSampleTestResponsesActivity(deps),
-      ...createPublishPolicyActivity({ ...deps, workDir: env.workDir, modelsDir: env.modelsDir }),
+      ...createPublishPolicyActivity(serving),
     },
   });
 }

@@ -4,6 +4,7 @@ import type { StorageDeps } from '../deps.js';
 import type { ChatClientOptions } from './chat-client.js';
 import { ChatClient } from './chat-client.js';
 import { ModelConfigError } from './errors.js';
+import type { Served } from './served-checkpoint.js';
 
 /** What the generation activities need beyond storage; tests inject `fetch` and the secrets. */
 export interface GenerationDeps extends StorageDeps {
@@ -14,6 +15,11 @@ export interface GenerationDeps extends StorageDeps {
   /** Problems per stored shard: the unit of resume. */
   problemsPerShard?: { code?: number; tests?: number };
   heartbeatMs?: number;
+  /**
+   * Makes the endpoint serve the stage's checkpoint before it samples (the llm worker passes
+   * ensureServed from served-checkpoint.ts); every completion is then checked to come from it.
+   */
+  ensureServed?: (model: ModelEndpoint, checkpoint: string) => Promise<Served>;
 }
 
 /** A client for one role's endpoint; keys come from the worker's environment, never from history. */

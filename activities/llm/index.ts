@@ -11,3 +11,5 @@ export type { GenerationDeps } from './endpoint.js';
 export { failedCompletion, sampleCounts, toSample } from './rollouts.js';
 export { manifestKey, runShardedStage, shardKey } from './sharded-stage.js';
 export type { GenerationManifest, ShardProgress, ShardedStage } from './sharded-stage.js';
+export { ModelServerError, ServedCheckpointChangedError, assertSameWeights, ensureServed } from './served-checkpoint.js';
+export type { Served, ServingDeps } from './served-checkpoint.js';

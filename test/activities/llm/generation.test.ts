@@ -202,6 +202,25 @@ describe('generateCode when the endpoint fails', () => {
     assert.equal(err.nextRetryDelay, 90_000);
   });
 
+  it('fails the attempt as retryable when a completion comes from other weights than those published', async () => {
+    const r = await run(problems.slice(0, 1));
+    const { data } = (await (await fetch(`${server.baseUrl}/models`)).json()) as { data: { checkpoint: { path: string; fingerprint: string } }[] };
+    const published = data[0]!.checkpoint;
+    assert.match(published.fingerprint, /^ckpt-[0-9a-f]{8}-v\d+$/);
+    // What a server that restarted between publishPolicy and this request answers with.
+    proxy.enqueue({ kind: 'rewrite', rewrite: (body) => body.toString().replace(published.fingerprint, 'ckpt-0000beef-v0') });
+    const ensureServed = async () => published;
+    const activity = withErrorClassification(createGenerateCodeActivity(deps({ ensureServed })));
+    const err = await failure(inActivity(activity.generateCode, codeInput(r, endpoint(proxy.baseUrl, server.model))));
+    // A plain error, which Temporal retries (the classification only marks the non-retryable).
+    assert.ok(err instanceof Error && !(err instanceof ApplicationFailure), String(err));
+    assert.equal(err.name, 'ServedCheckpointChangedError');
+    assert.match(err.message, /ckpt-0000beef-v0/);
+    // The retry, with the weights served again, records its samples under the published checkpoint.
+    const result = await inActivity(activity.generateCode, codeInput(r, endpoint(proxy.baseUrl, server.model)));
+    assert.equal(result.summary.samples, 2);
+  });
+
   it('fails at once, non-retryable, with the server message for a wrong model name', async () => {
     const r = await run(problems.slice(0, 1));
     const requests = proxy.requests;
