@@ -9,6 +9,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   eval: () => import('./commands/eval.js'),
   'eval-solutions': () => import('./commands/eval-solutions.js'),
   exec: () => import('./commands/exec.js'),
+  report: () => import('./commands/report.js'),
   run: () => import('./commands/run.js'),
   schedule: () => import('./commands/schedule.js'),
   schema: () => import('./commands/schema.js'),

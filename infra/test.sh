@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 infra/setup.sh
+infra/install-browser.sh   # Chromium, for the test that opens the run report in a browser
 npx code-a1 stack up
 
 export TEMPORAL_ADDRESS=127.0.0.1:7233

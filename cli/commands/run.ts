@@ -13,11 +13,12 @@ import { keys, taskQueues } from '../../workflows/contract.js';
 import type { IterationRecord, TrainingProgress } from '../../workflows/contract.js';
 import { getJson, openStore } from '../../activities/storage/index.js';
 import { progressLine, summaryTable } from '../progress.js';
+import { defaultReportPath, writeReport } from '../report/index.js';
 
 /**
  * Starts a training run (or attaches to it when it is already running; a finished or terminated
  * run with the same ID continues after its last completed iteration), shows its progress and ends
- * with a table of the iteration metrics.
+ * with a table of the iteration metrics and an HTML report of them (`code-a1 report`).
  */
 const run: Command = {
   summary: 'run --config FILE [--detach]: start or continue a training run and follow it',
@@ -74,6 +75,13 @@ const run: Command = {
         if (record) records.push(record);
       }
       console.log(`\n${summaryTable(records)}\n`);
+      if (records.length > 0) {
+        // The run itself is done and stored; a report that cannot be written is no reason to fail it.
+        const report = await writeReport(defaultReportPath(config.runId), { runId: config.runId, storageUri: store.uri, records }).catch(
+          (err: Error) => `not written (${err.message})`,
+        );
+        console.log(`report: ${report}`);
+      }
       console.log(`artifacts: ${store.uri}/${keys.run(config.runId)}/`);
       return 0;
     } finally {

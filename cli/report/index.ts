@@ -1,0 +1,10 @@
+/**
+ * The run report: iteration records in, one self-contained HTML file out. Rendering is pure
+ * (records to a string); reading and writing sit at the edges.
+ */
+export { renderReport } from './render.js';
+export type { ReportInput } from './render.js';
+export { groupMetrics } from './metric-groups.js';
+export type { MetricGroup } from './metric-groups.js';
+export { readIterationRecords } from './records.js';
+export { defaultReportPath, writeReport } from './write.js';
