@@ -114,13 +114,21 @@ export function createUpdatePolicyActivity(deps: UpdatePolicyDeps) {
           };
           const jobPath = join(work, 'job.json');
           await writeFile(jobPath, JSON.stringify(job));
-          await runTrainer({
-            command: input.trainer.command ?? deps.trainerCommand ?? builtinTrainerCommand,
-            jobPath,
-            cwd: repoRoot,
-            signal: cancellationSignal(),
-            onProgress: (event) => heartbeat({ phase: 'train', ...event }),
-          });
+          // Heartbeats say this worker and its trainer are alive, not that a step finished: loading
+          // a model prints nothing for minutes. A trainer that hangs is bounded by trainMinutes.
+          let last: Record<string, unknown> = { phase: 'train', event: 'starting' };
+          const alive = setInterval(() => heartbeat(last), 5_000);
+          try {
+            await runTrainer({
+              command: input.trainer.command ?? deps.trainerCommand ?? builtinTrainerCommand,
+              jobPath,
+              cwd: repoRoot,
+              signal: cancellationSignal(),
+              onProgress: (event) => heartbeat((last = { phase: 'train', ...event })),
+            });
+          } finally {
+            clearInterval(alive);
+          }
           const written = await readFile(join(outDir, METRICS), 'utf8').catch(() => undefined);
           if (written === undefined || !(await exists(join(outDir, 'config.json')))) {
             throw new ConfigError(`the trainer exited with status 0 without writing config.json and ${METRICS} into ${outDir} (docs/trainer-contract.md)`);

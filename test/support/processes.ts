@@ -8,16 +8,21 @@ export interface Child {
 }
 
 /** Starts `node --import tsx <script> ...args` and resolves once it prints `ready`. */
-export async function startScript(script: string, args: string[], env: Record<string, string> = {}, readyTimeoutMs = 60_000): Promise<Child> {
-  const child = execa('node', ['--import', 'tsx', script, ...args], { all: true, reject: false, env: { ...process.env, ...env } });
+export function startScript(script: string, args: string[], env: Record<string, string> = {}, readyTimeoutMs = 60_000): Promise<Child> {
+  return startProcess('node', ['--import', 'tsx', script, ...args], 'ready', env, readyTimeoutMs);
+}
+
+/** Starts `file ...args` and resolves once its output contains `readyText`. */
+export async function startProcess(file: string, args: string[], readyText: string, env: Record<string, string> = {}, readyTimeoutMs = 60_000): Promise<Child> {
+  const child = execa(file, args, { all: true, reject: false, env: { ...process.env, ...env } });
   let output = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} not ready after ${readyTimeoutMs} ms:\n${output}`)), readyTimeoutMs);
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} not ready after ${readyTimeoutMs} ms:\n${output}`)), readyTimeoutMs);
     child.all!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('ready')) (clearTimeout(timer), resolve());
+      if (output.includes(readyText)) (clearTimeout(timer), resolve());
     });
-    void child.then((r) => (clearTimeout(timer), reject(new Error(`${script} exited (${r.exitCode}) before it was ready:\n${output}`))));
+    void child.then((r) => (clearTimeout(timer), reject(new Error(`${args.join(' ')} exited (${r.exitCode}) before it was ready:\n${output}`))));
   });
   return { process: child };
 }

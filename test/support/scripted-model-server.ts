@@ -1,0 +1,127 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+/** Chooses choice `index` of a request: must be a function of its arguments for runs to be seeded. */
+export type Script = (messages: ChatMessage[], seed: number, index: number) => string;
+
+export interface ScriptedModelServer {
+  baseUrl: string;
+  model: string;
+  /** Every directory a `POST /v1/load_checkpoint` loaded, in order. */
+  readonly loads: string[];
+  /** Completion requests answered. */
+  readonly requests: number;
+  /** Goes down and comes back on the same port as a fresh process: initial weights, new fingerprint. */
+  restart(downMs?: number): Promise<void>;
+  /** The next completion request kills the server mid-answer; it then restarts as `restart` does. */
+  crashOnNextCompletion(downMs?: number): void;
+  /** Crashes that `crashOnNextCompletion` armed and that happened. */
+  readonly crashes: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A test double for the embedded model server (python/model_server.py) that speaks its protocol
+ * (`/v1/models`, `/v1/chat/completions`, `/v1/load_checkpoint`, the per-process fingerprint) but
+ * answers from a script, so a whole-run test can decide which candidates are right and which tests
+ * are valid. It returns no token ids: the trainer then tokenises the text with the chat template.
+ */
+export async function startScriptedModelServer(opts: { model: string; checkpoint: string; script: Script }): Promise<ScriptedModelServer> {
+  let instance = '';
+  let path = '';
+  let version = 0;
+  let requests = 0;
+  let crashes = 0;
+  let crashArmed: number | undefined;
+  const loads: string[] = [];
+  const fresh = () => {
+    instance = randomBytes(4).toString('hex');
+    path = opts.checkpoint;
+    version = 0;
+  };
+  const fingerprint = () => `ckpt-${instance}-v${version}`;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>) : {};
+    const reply = (status: number, value: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(value));
+    };
+    const route = `${req.method} ${req.url?.split('?')[0]}`;
+    if (route === 'GET /v1/models') {
+      return reply(200, { object: 'list', data: [{ id: opts.model, object: 'model', root: path, checkpoint: { path, version, fingerprint: fingerprint() } }] });
+    }
+    if (route === 'POST /v1/load_checkpoint') {
+      path = String(body.path);
+      version += 1;
+      loads.push(path);
+      return reply(200, { model: opts.model, path, version });
+    }
+    if (route === 'POST /v1/chat/completions') {
+      if (crashArmed !== undefined) {
+        const downMs = crashArmed;
+        crashArmed = undefined;
+        crashes += 1;
+        req.socket.destroy();
+        return void restart(downMs);
+      }
+      if (body.model !== opts.model) return reply(404, { error: { message: `The model \`${String(body.model)}\` does not exist` } });
+      requests += 1;
+      const messages = body.messages as ChatMessage[];
+      const n = Number(body.n ?? 1);
+      const seed = Number(body.seed ?? 0);
+      const choices = Array.from({ length: n }, (_, index) => ({
+        index,
+        message: { role: 'assistant', content: opts.script(messages, seed, index) },
+        finish_reason: 'stop',
+      }));
+      return reply(200, { object: 'chat.completion', model: opts.model, system_fingerprint: fingerprint(), choices, usage: { prompt_tokens: 0, completion_tokens: 0 } });
+    }
+    reply(404, { error: { message: `no route ${route}` } });
+  }
+
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => void handle(req, res).catch((err) => (res.writeHead(500), res.end(String(err)))));
+  server.on('connection', (s) => (sockets.add(s), s.on('close', () => sockets.delete(s))));
+  const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    });
+
+  fresh();
+  await listen(0);
+  const port = (server.address() as AddressInfo).port;
+  async function restart(downMs = 2_000) {
+    await stop();
+    await new Promise((r) => setTimeout(r, downMs));
+    fresh();
+    await listen(port);
+  }
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    model: opts.model,
+    loads,
+    get requests() {
+      return requests;
+    },
+    get crashes() {
+      return crashes;
+    },
+    restart,
+    crashOnNextCompletion(downMs = 2_000) {
+      crashArmed = downMs;
+    },
+    close: stop,
+  };
+}

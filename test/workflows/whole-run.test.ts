@@ -1,0 +1,266 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import type { Client } from '@temporalio/client';
+import { codeA1Training } from '../../workflows/training.js';
+import { iterationProgressQuery, iterationWorkflowId } from '../../workflows/iteration.js';
+import { keys, taskQueues } from '../../workflows/contract.js';
+import type { IterationRecord } from '../../workflows/contract.js';
+import type { RunConfigInput } from '../../config/run-config.js';
+import { getJson, openStore } from '../../activities/storage/index.js';
+import type { ObjectStore } from '../../activities/storage/index.js';
+import { localS3Connection, s3Binary, startS3, stopS3 } from '../../infra/s3-server.js';
+import { localStack } from '../../infra/stack.js';
+import { connectClient, temporalAddress, testNamespace } from '../support/temporal.js';
+import { tempDir, uniqueRunId } from '../support/config.js';
+import type { Child } from '../support/processes.js';
+import { killHard, startProcess, until } from '../support/processes.js';
+import type { Script, ScriptedModelServer } from '../support/scripted-model-server.js';
+import { startScriptedModelServer } from '../support/scripted-model-server.js';
+
+/**
+ * Whole runs on the real stack: the project's workers (`code-a1 worker all`) with the real
+ * sandbox, scoring, Mistake Book, trainer (SmolLM2-135M on CPU) and publishing, on a private S3
+ * server this test can take down. Only what the models write is scripted, so that every group has
+ * reward variance and both policies really train: one right and one buggy candidate per problem,
+ * and test responses that are valid and expose the bug, valid and miss it, or invalid.
+ */
+
+const bin = fileURLToPath(new URL('../../bin/code-a1.js', import.meta.url));
+const s3Port = 9191;
+const bucket = 'code-a1-whole-run';
+
+const problem = {
+  problem: 'def clamp(x: int, lo: int, hi: int) -> int:\n    """\n    Return x limited to the closed range [lo, hi]; lo <= hi.\n    """\n',
+  GT_code: 'def clamp(x: int, lo: int, hi: int) -> int:\n    return max(lo, min(x, hi))\n',
+  test: 'def check(candidate):\n    assert candidate(5, 0, 10) == 5\n    assert candidate(-5, 0, 10) == 0\n    assert candidate(50, 0, 10) == 10\n',
+  description: 'Return x limited to the closed range [lo, hi]; lo <= hi.',
+  data_source: 'whole-run',
+  extra_info: { function_declaration: 'def clamp(x: int, lo: int, hi: int) -> int:', function_name: 'clamp', imports: '', question_id: 'whole-run/clamp' },
+};
+
+const fence = (body: string) => '```python\n' + body + '\n```';
+const candidates = [
+  fence('def clamp(x: int, lo: int, hi: int) -> int:\n    return max(lo, min(x, hi))'),
+  fence('def clamp(x: int, lo: int, hi: int) -> int:\n    return x if x < hi else hi'),
+];
+// Each response exposes the buggy candidate or is invalid, so that in every iteration, whatever
+// pair of responses a seed picks, both the code group and the test group have reward variance.
+const testResponses = [
+  fence('assert clamp(-5, 0, 10) == 0\nassert clamp(5, 0, 10) == 5'),
+  fence('assert clamp(5, 0, 10) == 6'),
+  fence('assert clamp(-1, 0, 10) == 0'),
+];
+/** Choice i of a request with seed s: a function of both, as seeded sampling is. */
+const script: Script = (messages, seed, index) => {
+  const table = messages[0]?.content.includes('test generation') ? testResponses : candidates;
+  return table[(seed + index) % table.length]!;
+};
+
+function runConfig(runId: string, datasetPath: string, code: ScriptedModelServer, test: ScriptedModelServer): RunConfigInput {
+  const model = (server: ScriptedModelServer) => ({
+    baseUrl: server.baseUrl,
+    model: server.model,
+    checkpoint: 'model:smollm2-135m-instruct',
+    sampling: { temperature: 1, topP: 1, maxTokens: 64 },
+  });
+  return {
+    runId,
+    storageUri: `s3://${bucket}`,
+    dataset: { uri: datasetPath },
+    models: { code: model(code), test: model(test) },
+    algorithm: { batchSize: 1, nCode: 2, nTest: 2, testsPerResponse: 2 },
+    trainer: { microBatchSize: 4 },
+    timeouts: { heartbeatSeconds: 20 },
+    iterations: 2,
+    seed: 7,
+  };
+}
+
+describe('a whole run on the real workers, sandbox, trainer and S3', () => {
+  let client: Client;
+  let closeClient: () => Promise<void>;
+  let store: ObjectStore;
+  let s3Dir: string;
+  let dir: string;
+  let datasetPath: string;
+  let code: ScriptedModelServer;
+  let test: ScriptedModelServer;
+  const workers = new Set<Child>();
+  let uninterrupted: { runId: string; book: unknown } | undefined;
+
+  const s3 = () => ({ stateDir: s3Dir, port: s3Port, buckets: [bucket] });
+  const startS3Server = async () => startS3(await s3Binary(localStack.repoRoot), s3());
+
+  before(async () => {
+    ({ client, close: closeClient } = await connectClient());
+    dir = await tempDir('code-a1-whole-run-');
+    s3Dir = await tempDir('code-a1-whole-run-s3-');
+    await startS3Server();
+    store = openStore(`s3://${bucket}`, localS3Connection(s3Port));
+    datasetPath = `${dir}/problems.jsonl`;
+    await writeFile(datasetPath, JSON.stringify(problem) + '\n');
+    const checkpoint = `${process.env.CODE_A1_CACHE ?? `${process.env.HOME}/.cache/code-a1`}/models/smollm2-135m-instruct`;
+    code = await startScriptedModelServer({ model: 'code-llm', checkpoint, script });
+    test = await startScriptedModelServer({ model: 'test-llm', checkpoint, script });
+  });
+  after(async () => {
+    for (const w of workers) await killHard(w);
+    await code?.close();
+    await test?.close();
+    await stopS3(s3());
+    await closeClient();
+  });
+
+  async function startWorkers(): Promise<Child> {
+    const { endpoint, accessKeyId, secretAccessKey, region } = localS3Connection(s3Port);
+    const child = await startProcess(process.execPath, [bin, 'worker', 'all'], 'workers running', {
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_NAMESPACE: testNamespace,
+      CODE_A1_S3_ENDPOINT: endpoint!,
+      AWS_ACCESS_KEY_ID: accessKeyId!,
+      AWS_SECRET_ACCESS_KEY: secretAccessKey!,
+      AWS_REGION: region!,
+      CODE_A1_WORK_DIR: `${dir}/work`,
+    });
+    // The workers' logs, for when a run does not complete.
+    child.process.all?.pipe(createWriteStream(`${dir}/workers.log`, { flags: 'a' }));
+    workers.add(child);
+    return child;
+  }
+
+  async function stopWorkers(child: Child): Promise<void> {
+    workers.delete(child);
+    await killHard(child);
+  }
+
+  const start = (config: RunConfigInput) =>
+    client.workflow.start(codeA1Training, { taskQueue: taskQueues.orchestration, workflowId: config.runId, args: [{ config }] });
+
+  /** The stage the run's current iteration is in, or undefined between iterations. */
+  async function stageOf(runId: string, iteration: number): Promise<string | undefined> {
+    const progress = await client.workflow.getHandle(iterationWorkflowId(runId, iteration)).query(iterationProgressQuery).catch(() => undefined);
+    return progress?.stage;
+  }
+
+  /** PIDs of the trainer processes updating `role` of `runId` at `iteration` (job files live under the work dir). */
+  async function trainerPids(runId: string, role: string, iteration: number): Promise<number[]> {
+    const { stdout } = await execa('pgrep', ['-f', `update-policy/${runId}/${role}/iter-${iteration}/`], { reject: false });
+    return stdout.split('\n').filter(Boolean).map(Number);
+  }
+
+  async function finalBook(runId: string): Promise<unknown> {
+    const stored = await getJson<{ problems: unknown }>(store, keys.mistakeBook(runId, 1));
+    assert.ok(stored, `the Mistake Book of ${runId}'s last iteration is stored`);
+    return stored.problems;
+  }
+
+  /** Every object a run wrote under `prefix`, relative to the run. */
+  async function written(runId: string, prefix: string): Promise<string[]> {
+    return (await store.list(`${keys.run(runId)}/${prefix}`)).map((k) => k.slice(keys.run(runId).length + 1)).sort();
+  }
+
+  it('trains both roles in every iteration and serves the new weights to the next one', async () => {
+    const runId = uniqueRunId('whole');
+    const loaded = { code: code.loads.length, test: test.loads.length };
+    const worker = await startWorkers();
+    try {
+      const progress = await (await start(runConfig(runId, datasetPath, code, test))).result();
+      assert.equal(progress.completedIterations, 2);
+    } finally {
+      await stopWorkers(worker);
+    }
+    for (const iteration of [0, 1]) {
+      const record = await getJson<IterationRecord>(store, keys.iterationRecord(runId, iteration));
+      assert.ok(record);
+      for (const role of ['code', 'test'] as const) {
+        assert.equal(record.checkpoints[role], `${store.uri}/${keys.checkpoint(runId, role, iteration)}`);
+        const metric = (name: string): number | undefined => record.metrics[`train.${role}.${name}`];
+        assert.equal(metric('trained'), 1, `iteration ${iteration} trained ${role}: ${JSON.stringify(record.metrics)}`);
+        assert.ok(metric('steps_this_run')! > 0 && metric('rollouts')! > 0);
+        assert.ok(Number.isFinite(metric('loss')) && Number.isFinite(metric('kl')) && metric('grad_norm')! > 0);
+      }
+    }
+    // Iteration 1 sampled from iteration 0's weights: both endpoints were told to load them.
+    // Iteration 0 sampled from the initial weights the servers started with; iteration 1 from
+    // iteration 0's checkpoints, which each server was told to load once.
+    for (const [role, server] of [['code', code], ['test', test]] as const) {
+      const loads = server.loads.slice(loaded[role]);
+      assert.equal(loads.length, 1, `${role}: ${JSON.stringify(loads)}`);
+      assert.match(loads[0]!, /-attempt-\d+-[0-9a-f]+$/, 'a checkpoint the trainer wrote, materialised on the llm worker');
+    }
+    const book = await finalBook(runId);
+    assert.ok(JSON.stringify(book).includes('clamp(-5, 0, 10) == 0'), `the test that broke the buggy candidate is in the book: ${JSON.stringify(book)}`);
+    uninterrupted = { runId, book };
+  });
+
+  it('completes through an S3 outage, a trainer crash, a model server restart and a worker kill -9, with every artifact written once and the same Mistake Book', async () => {
+    assert.ok(uninterrupted, 'the uninterrupted run of the same config ran first');
+    const runId = uniqueRunId('faults');
+    const codeLoads = code.loads.length;
+    let worker = await startWorkers();
+    const handle = await start(runConfig(runId, datasetPath, code, test));
+    const faults: string[] = [];
+    try {
+      // S3 goes away in the middle of iteration 0, for longer than the SDK's own retries last.
+      await until('iteration 0 to reach the sandbox', async () => ['execute', 'score', 'updateMistakeBook', 'updatePolicy'].includes((await stageOf(runId, 0)) ?? ''), 120_000);
+      await stopS3(s3());
+      await sleep(8_000);
+      await startS3Server();
+      faults.push('s3 outage');
+
+      // The trainer dies with SIGKILL while it updates the Test LLM.
+      await until('the iteration 0 test trainer to start', async () => (await trainerPids(runId, 'test', 0)).length > 0, 240_000);
+      await sleep(3_000);
+      for (const pid of await trainerPids(runId, 'test', 0)) process.kill(pid, 'SIGKILL');
+      faults.push('trainer crash');
+
+      // The code model server dies while answering iteration 1's first request and comes back
+      // with its initial weights, after iteration 1 published iteration 0's checkpoint to it.
+      code.crashOnNextCompletion();
+      faults.push('model server restart');
+
+      // The worker process is killed in iteration 1's policy update; another one takes over.
+      await until('iteration 1 to train', async () => (await stageOf(runId, 1)) === 'updatePolicy', 300_000);
+      await stopWorkers(worker);
+      worker = await startWorkers();
+      faults.push('worker kill -9');
+
+      const progress = await handle.result();
+      assert.equal(progress.completedIterations, 2);
+    } finally {
+      await stopWorkers(worker);
+    }
+    assert.deepEqual(faults, ['s3 outage', 'trainer crash', 'model server restart', 'worker kill -9']);
+
+    assert.deepEqual(await written(runId, 'mistake-book/'), ['mistake-book/iter-0.json', 'mistake-book/iter-1.json']);
+    assert.deepEqual(await written(runId, 'iterations/'), ['iterations/00000000.json', 'iterations/00000001.json']);
+    for (const role of ['code', 'test']) {
+      // One finished checkpoint per iteration: one write-once manifest, naming files that are all
+      // there. A crashed attempt may leave a partial folder beside it, which no manifest names.
+      const files = await written(runId, `checkpoints/${role}/`);
+      assert.deepEqual(
+        files.filter((f) => f.endsWith('/manifest.json')),
+        [0, 1].map((i) => `checkpoints/${role}/iter-${i}/manifest.json`),
+      );
+      for (const i of [0, 1]) {
+        const prefix = keys.checkpoint(runId, role, i);
+        const manifest = await getJson<{ dir: string; files: { path: string }[]; trained: boolean }>(store, `${prefix}/manifest.json`);
+        assert.ok(manifest?.trained, `${role} iteration ${i} was trained`);
+        for (const f of manifest.files) assert.ok(files.includes(`checkpoints/${role}/iter-${i}/${manifest.dir}/${f.path}`), `${f.path} of ${prefix}`);
+      }
+    }
+    assert.deepEqual(await finalBook(runId), uninterrupted.book, 'seeded sampling: the same final Mistake Book as the uninterrupted run');
+    // The generation stage noticed the restarted server's other weights and published iteration
+    // 0's checkpoint again before sampling: two loads of the same directory.
+    assert.equal(code.crashes, 1);
+    // (Iteration 0 first published the initial weights: the server still held the previous run's.)
+    const loads = code.loads.slice(codeLoads).filter((path) => /-attempt-\d+-[0-9a-f]+$/.test(path));
+    assert.equal(loads.length, 2, JSON.stringify(code.loads.slice(codeLoads)));
+    assert.equal(loads[1], loads[0]);
+  });
+});
