@@ -36,7 +36,7 @@ describe('a run survives', () => {
   before(async () => ({ client, close } = await connectClient()));
   after(() => close());
 
-  for (const stage of ['generateCode', 'execute', 'updatePolicy-test']) {
+  for (const stage of ['sampleBatch', 'publishPolicy-code', ...everyStage.slice(1)]) {
     it(`a worker killed with SIGKILL during ${stage}: a new worker finishes it, every stage applied once`, async () => {
       const run = await blockedRun(client, stage);
       const first: Child = await startScript(stageWorker, [run.journal, run.dir]);
