@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   'eval-solutions': () => import('./commands/eval-solutions.js'),
   exec: () => import('./commands/exec.js'),
   report: () => import('./commands/report.js'),
+  resume: () => import('./commands/resume.js'),
   run: () => import('./commands/run.js'),
   schedule: () => import('./commands/schedule.js'),
   schema: () => import('./commands/schema.js'),
