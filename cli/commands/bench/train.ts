@@ -16,10 +16,11 @@ import { trainerSchema } from '../../../config/run-config.js';
  * and one optimizer step over all rollouts in micro-batches, with the run config's defaults.
  * Token ids are synthetic (a fixed pseudo-random stream): the cost does not depend on which
  * tokens they are. tokens/s counts prompt and response tokens over the log-prob passes plus the
- * training step; loading and saving the checkpoint are not timed.
+ * training step; loading and saving the checkpoint are not timed. The baseline is the same update
+ * with micro-batch 1 (one rollout per forward/backward), in the same run.
  */
 const bench: Command = {
-  summary: 'bench train [--rollouts 8] [--prompt-tokens 128] [--response-tokens 128] [--micro-batch 4] [--checkpoint DIR]: tokens/s of one policy update step',
+  summary: 'bench train [--rollouts 8] [--prompt-tokens 128] [--response-tokens 128] [--micro-batch 4] [--checkpoint DIR]: tokens/s of one policy update step, against micro-batch 1',
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -48,32 +49,38 @@ const bench: Command = {
         s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
         return 100 + (s % 20_000);
       };
-      const job: TrainerJob = {
-        schemaVersion: 1,
-        runId: 'bench',
-        iteration: 0,
-        role: 'code',
-        policy: checkpoint,
-        reference,
-        optimizerState: null,
-        output: join(work, 'out'),
-        config: hyperparameters(trainerSchema.parse({ microBatchSize })),
-        rollouts: Array.from({ length: rollouts }, (_, i) => ({
-          questionId: 'bench',
-          candidateIndex: i,
-          advantage: i % 2 === 0 ? 1 : -1,
-          promptTokenIds: Array.from({ length: promptTokens }, token),
-          responseTokenIds: Array.from({ length: responseTokens }, token),
-          messages: [],
-          response: '',
-          finishReason: 'length',
-          checkpoint,
-        })),
+      const batch = Array.from({ length: rollouts }, (_, i) => ({
+        questionId: 'bench',
+        candidateIndex: i,
+        advantage: i % 2 === 0 ? 1 : -1,
+        promptTokenIds: Array.from({ length: promptTokens }, token),
+        responseTokenIds: Array.from({ length: responseTokens }, token),
+        messages: [],
+        response: '',
+        finishReason: 'length',
+        checkpoint,
+      }));
+      // The same update twice: one rollout per forward/backward (the baseline), then micro-batched.
+      const step = async (name: string, microBatch: number) => {
+        const job: TrainerJob = {
+          schemaVersion: 1,
+          runId: 'bench',
+          iteration: 0,
+          role: 'code',
+          policy: checkpoint,
+          reference,
+          optimizerState: null,
+          output: join(work, name),
+          config: hyperparameters(trainerSchema.parse({ microBatchSize: microBatch })),
+          rollouts: batch,
+        };
+        const jobPath = join(work, `${name}.json`);
+        await writeFile(jobPath, JSON.stringify(job));
+        await runTrainer({ command: builtinTrainerCommand, jobPath, cwd: work, signal: new AbortController().signal, onProgress: () => {} });
+        return JSON.parse(await readFile(join(work, name, 'metrics.json'), 'utf8')) as Record<string, number>;
       };
-      const jobPath = join(work, 'job.json');
-      await writeFile(jobPath, JSON.stringify(job));
-      await runTrainer({ command: builtinTrainerCommand, jobPath, cwd: work, signal: new AbortController().signal, onProgress: () => {} });
-      const m = JSON.parse(await readFile(join(work, 'out', 'metrics.json'), 'utf8')) as Record<string, number>;
+      const base = await step('baseline', 1);
+      const m = await step('batched', microBatchSize);
       console.log(
         JSON.stringify({
           benchmark: 'train',
@@ -89,6 +96,9 @@ const bench: Command = {
           trainSeconds: Number(m.train_seconds!.toFixed(2)),
           peakMemoryMiB: Math.round(m.peak_memory_bytes! / 2 ** 20),
           totalSeconds: Number(m.seconds!.toFixed(2)),
+          baselineTokensPerSecond: Math.round(base.tokens_per_s!),
+          baselinePeakMemoryMiB: Math.round(base.peak_memory_bytes! / 2 ** 20),
+          ratio: Number((m.tokens_per_s! / base.tokens_per_s!).toFixed(2)),
         }),
       );
       return 0;
