@@ -275,8 +275,9 @@ export class Sandbox {
 
   private async items<T>(body: Record<string, unknown> & { perTestTimeoutMs: number; defineTimeoutMs: number }): Promise<ItemsResponse<T>> {
     const n = ((body.calls ?? body.asserts) as unknown[]).length;
-    // Worst case: every item times out and the code is defined again after each.
-    const worst = (n + 1) * (body.defineTimeoutMs + body.perTestTimeoutMs + GRACE_MS);
+    // Worst case: every item times out and the code is defined again after each, and the first
+    // timeout is met twice (once batched, once unbatched: see run_items in supervisor.py).
+    const worst = (n + 2) * (body.defineTimeoutMs + body.perTestTimeoutMs + GRACE_MS);
     return (await this.pool.request(body, worst + WATCHDOG_SLACK_MS)) as unknown as ItemsResponse<T>;
   }
 }

@@ -12,10 +12,14 @@ def encode_frame(obj):
     return _HEADER.pack(len(body)) + body
 
 
-def write_frame(fd, obj):
-    view = memoryview(encode_frame(obj))
+def write_all(fd, data):
+    view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def write_frame(fd, obj):
+    write_all(fd, encode_frame(obj))
 
 
 class FrameError(Exception):

@@ -3,17 +3,17 @@
 Nothing here is trusted by the supervisor: a program can patch any of it in its own process.
 What comes out is data that the supervisor validates; expected values never enter these processes.
 """
+import _signal
 import ast
 import atexit
 import builtins
 import os
-import signal
 import sys
 import time
 import traceback
 import types
 
-from frames import read_frame, write_frame
+from frames import encode_frame, write_all
 from values import Unrepresentable, decode, encode
 
 ERROR_TEXT_LIMIT = 2000
@@ -81,14 +81,14 @@ def _on_alarm(signum, frame):
 def _timed(index, work, timeout_s):
     """Runs work() under a per-test timer. A program that swallows the timer or blocks in C code
     overruns the supervisor's deadline instead, and the supervisor kills the whole namespace."""
-    signal.signal(signal.SIGALRM, _on_alarm)
+    _signal.signal(_signal.SIGALRM, _on_alarm)
     started = time.monotonic()
     try:
-        signal.setitimer(signal.ITIMER_REAL, timeout_s)
+        _signal.setitimer(_signal.ITIMER_REAL, timeout_s)
         try:
             frame = work()
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
     except TestTimeout:
         frame = {"o": "timeout"}
     if time.monotonic() - started > timeout_s:
@@ -114,28 +114,59 @@ def _result_of(fn):
         return {"o": "unrepresentable", "error": describe(err)}
 
 
-def serve_calls(code, entry, cmd_fd, res_fd, timeout_s):
-    """Defines code, then runs each call the supervisor sends, each under its own timer."""
+class _Results:
+    """Result frames, written in batches: the supervisor wakes once per batch rather than once per
+    item. A frame waits at most until the item after the one that is running when flush_s runs
+    out (flush_s 0: never), or until the batch holds BATCH_BYTES."""
+
+    BATCH_BYTES = 1 << 16
+
+    def __init__(self, fd, flush_s):
+        self.fd = fd
+        self.flush_s = flush_s
+        self.pending = []
+        self.size = 0
+        self.last = time.monotonic()
+
+    def add(self, frame, now=False):
+        data = encode_frame(frame)
+        self.pending.append(data)
+        self.size += len(data)
+        if now or self.size >= self.BATCH_BYTES or time.monotonic() - self.last >= self.flush_s:
+            self.flush()
+
+    def flush(self):
+        write_all(self.fd, b"".join(self.pending))
+        self.pending.clear()
+        self.size = 0
+        self.last = time.monotonic()
+
+
+def serve_calls(code, entry, calls, res_fd, timeout_s, flush_s):
+    """Defines code, then runs each call ([index, args, kwargs]), each under its own timer."""
+    results = _Results(res_fd, flush_s)
     module = types.ModuleType("solution")
     module.__builtins__ = builtins
     sys.modules["solution"] = module
     try:
         exec(compile(code, "<solution>", "exec"), module.__dict__)
-        write_frame(res_fd, {"i": -1, "ok": True})
+        # Written at once: the supervisor times the definition and the first call from it.
+        results.add({"i": -1, "ok": True}, now=True)
     except BaseException as err:
-        write_frame(res_fd, {"i": -1, "ok": False, "error": describe(err)})
+        results.add({"i": -1, "ok": False, "error": describe(err)}, now=True)
         _flush()
         os._exit(0)
-    while (request := read_frame(cmd_fd)) is not None:
+    for index, encoded_args, encoded_kwargs in calls:
 
-        def call(request=request):
-            args, kwargs = decode(request["a"]), decode(request["k"])
+        def call(encoded_args=encoded_args, encoded_kwargs=encoded_kwargs):
+            args, kwargs = decode(encoded_args), decode(encoded_kwargs)
             fn = module.__dict__.get(entry)
             if fn is None:
                 return {"o": "raised", "error": f"NameError: name '{entry}' is not defined"}
             return _result_of(lambda: fn(*args, **kwargs))
 
-        write_frame(res_fd, _timed(request["i"], call, timeout_s))
+        results.add(_timed(index, call, timeout_s))
+    results.flush()
     os._exit(0)
 
 
@@ -199,9 +230,11 @@ def parse_assert(text, entry):
     return {"o": "parsed", "a": encoded_args, "k": encoded_kwargs, "claim": claimed}
 
 
-def serve_parse(asserts, entry, cmd_fd, res_fd, timeout_s):
-    write_frame(res_fd, {"i": -1, "ok": True})
-    while (request := read_frame(cmd_fd)) is not None:
-        text = asserts[request["i"]]
-        write_frame(res_fd, _timed(request["i"], lambda: parse_assert(text, entry), timeout_s))
+def serve_parse(asserts, entry, res_fd, timeout_s, flush_s):
+    """Parses each assert ([index, text]), each under its own timer."""
+    results = _Results(res_fd, flush_s)
+    results.add({"i": -1, "ok": True}, now=True)
+    for index, text in asserts:
+        results.add(_timed(index, lambda: parse_assert(text, entry), timeout_s))
+    results.flush()
     os._exit(0)

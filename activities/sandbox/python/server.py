@@ -2,54 +2,35 @@
 
 Started by the TypeScript pool inside bubblewrap. Requests and responses are frames (frames.py).
 Each execution runs in a fresh PID namespace under the server's own supervision (supervisor.py),
-so nothing an execution starts survives into the next one. Usage: server.py '<json config>' (uid, default limits).
+so nothing an execution starts survives into the next one. The server forks executions itself,
+except those of programs that import numpy or other heavy modules: its zygote (zygote.py) has
+those warm and forks them. Usage: server.py '<json config>' (uid, default limits).
 """
-import atexit
-import gc
 import json
-import os
 import sys
 import traceback
 
-# Imported once here so that programs and the supervisor fork them warm instead of importing them.
-import ast  # noqa: F401
-import bisect  # noqa: F401
-import collections  # noqa: F401
-import copy  # noqa: F401
-import dataclasses  # noqa: F401
-import decimal  # noqa: F401
-import fractions  # noqa: F401
-import functools  # noqa: F401
-import hashlib  # noqa: F401
-import heapq  # noqa: F401
-import itertools  # noqa: F401
-import keyword  # noqa: F401
-import math  # noqa: F401
-import operator  # noqa: F401
-import random  # noqa: F401
-import re  # noqa: F401
-import resource  # noqa: F401
-import statistics  # noqa: F401
-import string  # noqa: F401
-import typing  # noqa: F401
-
-import numpy  # noqa: F401
-
 import supervisor
+from forker import LEAN, Forker, needs_full
 from frames import read_frame, write_frame
-from seccomp_bpf import Filter, compile_filter
+from zygote import Zygote
 
 
-def handle(req, limits, seccomp):
+def handle(req, limits, direct, zygote):
     limits = {**limits, "memoryMb": req.get("memoryMb", limits["memoryMb"])}
     if req["kind"] == "program":
-        return supervisor.run_program(req, limits, seccomp)
+        return supervisor.run_program(req, limits, zygote if needs_full(req["source"]) else direct)
+    # Parsing evaluates assert arguments with builtins and math only.
+    launcher = zygote if req["kind"] == "call" and needs_full(req["code"]) else direct
     items = req["calls"] if req["kind"] == "call" else req["asserts"]
     results = [None] * len(items)
     first = None
     start = 0
+    # After the first item that failed (timed out or killed its process), the rest run unbatched:
+    # a candidate that crashes on every item would otherwise cost two executions per item.
+    batched = True
     while True:
-        chunk = supervisor.run_items(req, start, limits, seccomp)
+        chunk = supervisor.run_items(req, start, limits, launcher, batched)
         if first is None:
             first = chunk
         if not chunk["defined"]:
@@ -62,21 +43,21 @@ def handle(req, limits, seccomp):
         if chunk["next"] >= len(items):
             break
         start = chunk["next"]
+        batched = False
     return {"defined": first["defined"], "defineError": first["defineError"], "results": results}
 
 
 def main():
     config = json.loads(sys.argv[1])
     limits = config["limits"]
-    seccomp = Filter(compile_filter())
-    atexit._clear()
-    # Everything imported so far is shared copy-on-write with every execution; keep the collector
-    # from walking (and so copying) it in each child.
-    gc.freeze()
+    zygote = supervisor.ViaZygote(Zygote())
+    forker = Forker(LEAN)
+    forker.freeze()
+    direct = supervisor.Direct(forker)
     write_frame(1, {"ready": True})
     while (req := read_frame(0)) is not None:
         try:
-            resp = handle(req, limits, seccomp)
+            resp = handle(req, limits, direct, zygote)
         except supervisor.SetupError as err:
             resp = {"infra": str(err)}
         except Exception:

@@ -1,58 +1,36 @@
 """Supervises one execution from inside the fork server (trusted code, outside the program's reach).
 
-Each execution's first process is forked into a new PID namespace, so killing it kills everything
-the program started, setsid and double forks included. It gets a fresh private directory, drops to
-the server's unprivileged uid with limits and the syscall filter, and talks to the supervisor over
-pipes under the supervisor's own deadlines. Everything read from the sandbox is untrusted data:
-frames are size-capped and values are re-decoded into built-in objects.
+Each execution's first process is forked into a new PID namespace (forker.py), so killing it kills
+everything the program started, setsid and double forks included. It gets a fresh private
+directory, drops to the server's unprivileged uid with limits and the syscall filter
+(execution.py), and talks to the supervisor over pipes under the supervisor's own deadlines.
+Everything read from the sandbox is untrusted data: frames are size-capped and values are
+re-decoded into built-in objects.
 """
-import ctypes
 import os
-import resource
 import select
-import shutil
 import signal
 import time
-import traceback
 
+import execution
 import harness
-from frames import FrameError, FrameReader, encode_frame, write_frame
+from execution import SETUP_DONE
+from forker import SetupError
+from frames import FrameError, FrameReader, encode_frame
 from values import canonical
 
-CLONE_NEWPID = 0x20000000
 # The program's own per-test timer fires first; ours only catches a harness the program has patched.
 GRACE_S = 0.25
-SETUP_FAILED = 70
-SETUP_DONE = -2
+# How long the sandbox may hold results to write them in one batch.
+FLUSH_S = 0.05
 SETUP_TIMEOUT_S = 10
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_own_pid_ns = None
 _executions = 0
 
 
-class SetupError(Exception):
-    """The sandbox could not be built: an infrastructure failure, never a program outcome."""
-
-
-def _check(rc, what):
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise SetupError(f"{what}: {os.strerror(err)}")
-
-
-def new_execution(limits):
-    """Makes the next fork the first process of a fresh PID namespace; returns its private directory.
-
-    unshare(CLONE_NEWPID) only affects children and works once per namespace we are in, so
-    setns back to our own namespace first: one long-lived server can then create one namespace per
-    execution without forking a helper.
-    """
-    global _own_pid_ns, _executions
-    if _own_pid_ns is None:
-        _own_pid_ns = os.pidfd_open(os.getpid())
-    _check(_libc.setns(_own_pid_ns, CLONE_NEWPID), "setns")
-    _check(_libc.unshare(CLONE_NEWPID), "unshare")
+def new_workdir(limits):
+    """A fresh directory for the next execution, owned by the sandbox uid."""
+    global _executions
     _executions += 1
     workdir = f"/tmp/{_executions}"
     os.mkdir(workdir, 0o700)
@@ -65,45 +43,58 @@ def remove_workdir(workdir):
     try:
         os.rmdir(workdir)
     except OSError:
+        import shutil  # imported here: with its compression modules it adds ~30 mappings to every fork
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def become_sandboxed(limits, workdir, stdout_fd, stderr_fd, keep, cpu_s):
-    """In the namespace's first process: stdio, limits, empty environment, unprivileged uid."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    devnull = os.open("/dev/null", os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull if stdout_fd is None else stdout_fd, 1)
-    os.dup2(devnull if stderr_fd is None else stderr_fd, 2)
-    low = 3
-    for fd in sorted(keep):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, 1 << 20)
-    mb = 1 << 20
-    for what, value in (
-        (resource.RLIMIT_AS, limits["memoryMb"] * mb),
-        (resource.RLIMIT_FSIZE, limits["fileMb"] * mb),
-        (resource.RLIMIT_NPROC, limits["nproc"]),
-        (resource.RLIMIT_NOFILE, 256),
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_CPU, cpu_s),
-    ):
-        hard = value + 1 if what == resource.RLIMIT_CPU else value
-        resource.setrlimit(what, (value, hard))
-    os.environ.clear()
-    uid = limits["uid"]
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    os.chdir(workdir)
+class Direct:
+    """Starts executions by forking the server itself."""
+
+    def __init__(self, forker):
+        self.forker = forker
+
+    def start(self, task, fds):
+        """Returns (pidfd, wait until the namespace is gone, None)."""
+        pid = self.forker.fork(lambda: execution.main(task, fds, self.forker.seccomp))
+        return os.pidfd_open(pid), lambda: os.waitpid(pid, 0), None
 
 
-def _report_setup_failure(fd):
+class ViaZygote:
+    """Starts executions through the zygote (zygote.py), which hands back a pidfd and reaps them."""
+
+    def __init__(self, zygote):
+        self.zygote = zygote
+
+    def start(self, task, fds):
+        """Returns (pidfd, wait until the namespace is gone, (pipe, frame) that carries the task)."""
+        ctl_r, ctl_w = os.pipe()
+        try:
+            pidfd = self.zygote.spawn([ctl_r, *fds])
+        except BaseException:
+            os.close(ctl_w)
+            raise
+        finally:
+            os.close(ctl_r)
+
+        def wait():
+            # A namespace's first process exits only after every other process in it is gone,
+            # and only then does its pidfd turn readable.
+            done = select.poll()
+            done.register(pidfd, select.POLLIN)
+            while not done.poll():
+                pass
+
+        return pidfd, wait, (ctl_w, encode_frame(task))
+
+
+def _start(launcher, task, fds):
+    """Starts the execution with fds (our copies are closed in any case); returns its _Loop."""
     try:
-        write_frame(fd, {"setupError": traceback.format_exc()[-4000:]})
-    except OSError:
-        pass
+        pidfd, wait, ctl = launcher.start(task, fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return _Loop(pidfd, wait, ctl)
 
 
 def _cpu_seconds(ms):
@@ -113,14 +104,18 @@ def _cpu_seconds(ms):
 class _Loop:
     """Polls the sandbox's pipes and the namespace's first process until a condition or a deadline."""
 
-    def __init__(self, pid):
-        self.pid = pid
-        self.pidfd = os.pidfd_open(pid)
+    def __init__(self, pidfd, wait, ctl):
+        self.pidfd = pidfd
+        self.wait = wait
         self.poller = select.poll()
         self.poller.register(self.pidfd, select.POLLIN)
         self.handlers = {}
         self.exited = False
         self.pending = {}
+        self.ctl_fd = None
+        if ctl is not None:
+            self.ctl_fd, task = ctl
+            self.send(self.ctl_fd, task)
 
     def watch(self, fd, on_data):
         os.set_blocking(fd, False)
@@ -173,17 +168,20 @@ class _Loop:
             self.poller.unregister(fd)
             del self.handlers[fd]
 
-    def finish(self, kill):
-        """Kills the namespace (if asked) and reaps it; afterwards no process of it is left."""
-        if kill:
-            os.kill(self.pid, signal.SIGKILL)
-        _, status = os.waitpid(self.pid, 0)
+    def finish(self):
+        """Kills the namespace and waits for its end; afterwards no process of it is left."""
+        try:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.wait()
         os.close(self.pidfd)
+        if self.ctl_fd is not None:
+            os.close(self.ctl_fd)
         for fd in list(self.handlers):
             os.set_blocking(fd, True)
             while chunk := os.read(fd, 1 << 16):
                 self.handlers[fd](chunk)
-        return status
 
 
 class _Capture:
@@ -203,43 +201,28 @@ class _Capture:
         return self.data.decode("utf-8", "replace")
 
 
-def run_program(req, limits, seccomp):
-    """Runs a whole program as the namespace's first process; returns the exec result."""
+def _task(kind, limits, workdir, cpu_ms, **fields):
+    return {"kind": kind, "limits": limits, "workdir": workdir, "cpuS": _cpu_seconds(cpu_ms), **fields}
+
+
+def run_program(req, limits, launcher):
+    """Runs a whole program under the namespace's trusted first process; returns the exec result."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     st_r, st_w = os.pipe()
-    workdir = new_execution(limits)
+    ours = (out_r, err_r, st_r)
+    workdir = new_workdir(limits)
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        # The namespace's first process stays a trusted init that only reaps and reports: a program
-        # running as pid 1 could not be killed by its own signals, which would change what it does.
-        try:
-            become_sandboxed(limits, workdir, out_w, err_w, [st_w], _cpu_seconds(req["timeoutMs"]))
-            child = os.fork()
-            if child == 0:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                seccomp.load()
-                write_frame(st_w, {"i": SETUP_DONE})
-                os.close(st_w)
-                try:
-                    harness.run_program(req["source"])
-                finally:
-                    os._exit(1)
-            while True:
-                reaped, status = os.wait()
-                if reaped == child:
-                    write_frame(st_w, {"status": status})
-                    os._exit(0)
-        except BaseException:
-            _report_setup_failure(st_w)
-        finally:
-            os._exit(SETUP_FAILED)
-    for fd in (out_w, err_w, st_w):
-        os.close(fd)
+    try:
+        loop = _start(launcher, _task("program", limits, workdir, req["timeoutMs"], source=req["source"]),
+                      [out_w, err_w, st_w])
+    except BaseException:
+        for fd in ours:
+            os.close(fd)
+        remove_workdir(workdir)
+        raise
     stdout, stderr = _Capture(req["outputLimitBytes"]), _Capture(req["outputLimitBytes"])
     reader = FrameReader(8192)
-    loop = _Loop(pid)
     try:
         loop.watch(out_r, stdout)
         loop.watch(err_r, stderr)
@@ -247,8 +230,8 @@ def run_program(req, limits, seccomp):
         loop.run_until(lambda: False, started + req["timeoutMs"] / 1000)
         timed_out = not loop.exited
     finally:
-        loop.finish(kill=True)
-        for fd in (out_r, err_r, st_r):
+        loop.finish()
+        for fd in ours:
             os.close(fd)
         remove_workdir(workdir)
     duration_ms = round((time.monotonic() - started) * 1000)
@@ -310,35 +293,46 @@ def _checked_parse(outcome, entry):
             "claim": _checked_value(outcome.get("claim"))}
 
 
-def run_items(req, start, limits, seccomp):
+def run_items(req, start, limits, launcher, batched):
     """Runs items start.. of a "call" or "parse" request in one namespace until one overruns its
-    deadline or the namespace dies; returns what it got and where the next namespace resumes."""
+    deadline or the namespace dies; returns what it got and where the next namespace resumes.
+
+    The sandbox's results are checked only once its namespace is gone: every page this process
+    writes while the execution lives is copied (~3 us each), afterwards only remapped (~1 us).
+    """
+    out, returned = _run_items(req, start, limits, launcher, batched)
+    entry = req["entryPoint"]
+    for index, frame in returned.items():
+        out["results"][index] = _checked_value(frame) if req["kind"] == "call" else _checked_parse(frame, entry)
+    return out
+
+
+def _run_items(req, start, limits, launcher, batched):
+    """run_items without checking what the sandbox returned: (out, the sandbox's frames by index).
+
+    Batched, the sandbox holds results for up to FLUSH_S: when it then dies or overruns, the items
+    after the last result received are "unsure" (one of them failed, others may have passed) and
+    the caller runs them again unbatched, where the first missing result is the one that failed.
+    """
     kind, entry = req["kind"], req["entryPoint"]
     items = req["calls"] if kind == "call" else req["asserts"]
     per_test_s = req["perTestTimeoutMs"] / 1000
+    if kind == "call":
+        todo = [(i, items[i]["args"], items[i]["kwargs"]) for i in range(start, len(items))]
+    else:
+        todo = [(i, items[i]) for i in range(start, len(items))]
+    flush_s = FLUSH_S if batched else 0
     res_r, res_w = os.pipe()
-    cmd_r, cmd_w = os.pipe()
-    workdir = new_execution(limits)
-    remaining = len(items) - start
-    cpu_s = _cpu_seconds(req["defineTimeoutMs"] + remaining * req["perTestTimeoutMs"])
-    pid = os.fork()
-    if pid == 0:
-        try:
-            become_sandboxed(limits, workdir, None, None, [res_w, cmd_r], cpu_s)
-            seccomp.load()
-            # Written before any program code runs, so a program cannot fake a setup failure.
-            write_frame(res_w, {"i": SETUP_DONE})
-        except BaseException:
-            _report_setup_failure(res_w)
-            os._exit(SETUP_FAILED)
-        try:
-            if kind == "call":
-                harness.serve_calls(req["code"], entry, cmd_r, res_w, per_test_s)
-            harness.serve_parse(items, entry, cmd_r, res_w, per_test_s)
-        finally:
-            os._exit(1)
-    os.close(res_w)
-    os.close(cmd_r)
+    workdir = new_workdir(limits)
+    # The items travel with the task: nothing to send item by item, no round trip.
+    task = _task(kind, limits, workdir, req["defineTimeoutMs"] + len(todo) * req["perTestTimeoutMs"],
+                 code=req.get("code"), entry=entry, items=todo, perTestS=per_test_s, flushS=flush_s)
+    try:
+        loop = _start(launcher, task, [res_w])
+    except BaseException:
+        os.close(res_r)
+        remove_workdir(workdir)
+        raise
     reader = FrameReader()
     received, broken = [], []
 
@@ -358,34 +352,30 @@ def run_items(req, start, limits, seccomp):
             return {"i": None, "o": "crashed", "error": broken[0]}
         return received.pop(0)
 
-    loop = _Loop(pid)
     loop.watch(res_r, feed)
-    results = {}
-    out = {"defined": False, "defineError": None, "results": results, "next": len(items)}
+    results, returned = {}, {}
+    out = {"defined": False, "defineError": None, "results": results, "next": len(items), "unsure": False}
     try:
         setup = next_frame(time.monotonic() + SETUP_TIMEOUT_S)
         if setup != {"i": SETUP_DONE}:
             raise SetupError((setup or {}).get("setupError") or "the sandbox's first process died")
-        # Queue every item at once: one wake-up per result instead of a round trip per item.
-        if kind == "call":
-            queued = (encode_frame({"i": i, "a": items[i]["args"], "k": items[i]["kwargs"]}) for i in range(start, len(items)))
-        else:
-            queued = (encode_frame({"i": i}) for i in range(start, len(items)))
-        loop.send(cmd_w, b"".join(queued))
         define = next_frame(time.monotonic() + req["defineTimeoutMs"] / 1000)
         if define is None:
             out["defineError"] = "the process exited while defining the code" if loop.exited \
                 else "timed out while defining the code"
-            return out
+            return out, returned
         if define.get("i") != -1 or define.get("ok") is not True:
             out["defineError"] = str(define.get("error", "definition failed"))[:harness.ERROR_TEXT_LIMIT]
-            return out
+            return out, returned
         out["defined"] = True
         for index in range(start, len(items)):
             # Each result is due within the per-test limit of the previous one: the sandbox runs
-            # the queued items back to back.
+            # the items back to back (a batch waits at most FLUSH_S, well within GRACE_S).
             frame = next_frame(time.monotonic() + per_test_s + GRACE_S)
             if frame is None or frame.get("i") != index:
+                if batched:
+                    out["next"], out["unsure"] = index, True
+                    return out, returned
                 if frame is None and not loop.exited:
                     results[index] = {"o": "timeout"}
                 elif frame is None:
@@ -393,11 +383,10 @@ def run_items(req, start, limits, seccomp):
                 else:
                     results[index] = {"o": "crashed", "error": frame.get("error") or "out-of-order result"}
                 out["next"] = index + 1
-                return out
-            results[index] = _checked_value(frame) if kind == "call" else _checked_parse(frame, entry)
-        return out
+                return out, returned
+            returned[index] = frame
+        return out, returned
     finally:
-        loop.finish(kill=True)
-        os.close(cmd_w)
+        loop.finish()
         os.close(res_r)
         remove_workdir(workdir)
