@@ -6,6 +6,7 @@ const benchmarks: Record<string, () => Promise<{ default: Command }>> = {
   sandbox: () => import('./bench/sandbox.js'),
   generate: () => import('./bench/generate.js'),
   train: () => import('./bench/train.js'),
+  orchestration: () => import('./bench/orchestration.js'),
 };
 
 const bench: Command = {
