@@ -12,15 +12,27 @@ export class ForkServerLostError extends Error {
   override name = 'ForkServerLostError';
 }
 
+interface Pending {
+  id: number;
+  watchdogMs: number;
+  resolve(frame: Frame): void;
+  reject(err: Error): void;
+}
+
 /**
  * One warm Python fork server inside bubblewrap, speaking length-prefixed JSON frames on its
- * stdin/stdout. Serves one request at a time; the pool never sends a second before the first
- * returned.
+ * stdin/stdout. The server runs one request at a time and answers in order; requests may be queued
+ * behind the running one (the pool queues one), so that the server starts the next as soon as it
+ * has answered instead of waiting for this process to send it.
  */
 export class ForkServer {
   private buffer: Buffer = Buffer.alloc(0);
   private stderr = '';
-  private waiting: { resolve(frame: Frame): void; reject(err: Error): void } | null = null;
+  /** The first frame, {ready: true}, before any request. */
+  private startup: { resolve(frame: Frame): void; reject(err: Error): void } | null = null;
+  /** Requests sent and not answered, in the order sent; the first is the one running. */
+  private readonly pending: Pending[] = [];
+  private watchdog: NodeJS.Timeout | null = null;
   private exited = false;
   private nextId = 0;
   readonly closed: Promise<void>;
@@ -35,8 +47,7 @@ export class ForkServer {
     child.once('exit', (code, signal) => {
       this.exited = true;
       const why = `fork server exited (${signal ?? `code ${code}`}): ${this.stderr.trim().slice(-2000)}`;
-      this.waiting?.reject(new ForkServerLostError(why));
-      this.waiting = null;
+      this.failAll(new ForkServerLostError(why));
     });
   }
 
@@ -56,7 +67,7 @@ export class ForkServer {
     });
     await spawned;
     try {
-      const ready = await server.nextFrame(STARTUP_TIMEOUT_MS);
+      const ready = await server.readyFrame();
       if (ready.ready !== true) throw new Error('unexpected first frame');
     } catch (err) {
       server.kill();
@@ -69,21 +80,27 @@ export class ForkServer {
     return !this.exited;
   }
 
-  /** Sends one request; resolves with its response frame, or rejects with ForkServerLostError. */
-  async request(body: Frame, watchdogMs: number): Promise<Frame> {
-    if (this.exited || this.waiting) throw new ForkServerLostError('fork server is not available');
+  /** Requests sent and not yet answered. */
+  get queued(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Sends one request; resolves with its response frame, or rejects with ForkServerLostError.
+   * The watchdog runs from when the server starts on this request, after those queued before it.
+   */
+  request(body: Frame, watchdogMs: number): Promise<Frame> {
+    if (this.exited) return Promise.reject(new ForkServerLostError('fork server is not available'));
     const id = ++this.nextId;
     const json = Buffer.from(JSON.stringify({ ...body, id }), 'utf8');
     const header = Buffer.alloc(4);
     header.writeUInt32BE(json.length);
-    const response = this.nextFrame(watchdogMs);
+    const answered = new Promise<Frame>((resolve, reject) => {
+      this.pending.push({ id, watchdogMs, resolve, reject });
+    });
+    if (this.pending.length === 1) this.armWatchdog();
     this.child.stdin.write(Buffer.concat([header, json]));
-    const frame = await response;
-    if (frame.id !== id) {
-      this.kill();
-      throw new ForkServerLostError('fork server answered out of order');
-    }
-    return frame;
+    return answered;
   }
 
   kill(): void {
@@ -100,16 +117,14 @@ export class ForkServer {
     }
   }
 
-  private nextFrame(timeoutMs: number): Promise<Frame> {
+  private readyFrame(): Promise<Frame> {
     if (this.exited) return Promise.reject(new ForkServerLostError(`fork server exited: ${this.stderr.trim()}`));
     return new Promise<Frame>((resolve, reject) => {
-      // The server enforces every program deadline itself; this only catches a server that hangs.
       const timer = setTimeout(() => {
-        this.waiting = null;
-        this.kill();
-        reject(new ForkServerLostError(`fork server did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting = {
+        this.startup = null;
+        reject(new ForkServerLostError(`fork server did not answer within ${STARTUP_TIMEOUT_MS} ms`));
+      }, STARTUP_TIMEOUT_MS);
+      this.startup = {
         resolve: (frame) => {
           clearTimeout(timer);
           resolve(frame);
@@ -123,24 +138,59 @@ export class ForkServer {
     });
   }
 
+  /** The server enforces every program deadline itself; this only catches a server that hangs. */
+  private armWatchdog(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
+    const running = this.pending[0];
+    if (!running) return;
+    this.watchdog = setTimeout(() => {
+      this.kill();
+      this.failAll(new ForkServerLostError(`fork server did not answer within ${running.watchdogMs} ms`));
+    }, running.watchdogMs);
+  }
+
+  private failAll(err: Error): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
+    this.startup?.reject(err);
+    this.startup = null;
+    for (const waiting of this.pending.splice(0)) waiting.reject(err);
+  }
+
   private onData(chunk: Buffer): void {
     this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
     this.drain();
   }
 
   private drain(): void {
-    if (!this.waiting || this.buffer.length < 4) return;
-    const size = this.buffer.readUInt32BE(0);
-    if (this.buffer.length < 4 + size) return;
-    const body = this.buffer.subarray(4, 4 + size).toString('utf8');
-    this.buffer = this.buffer.subarray(4 + size);
-    const waiting = this.waiting;
-    this.waiting = null;
-    try {
-      waiting.resolve(JSON.parse(body) as Frame);
-    } catch (err) {
-      this.kill();
-      waiting.reject(new ForkServerLostError('malformed frame from the fork server', { cause: err }));
+    while (this.buffer.length >= 4 && (this.startup || this.pending.length)) {
+      const size = this.buffer.readUInt32BE(0);
+      if (this.buffer.length < 4 + size) return;
+      const body = this.buffer.subarray(4, 4 + size).toString('utf8');
+      this.buffer = this.buffer.subarray(4 + size);
+      let frame: Frame;
+      try {
+        frame = JSON.parse(body) as Frame;
+      } catch (err) {
+        this.kill();
+        this.failAll(new ForkServerLostError('malformed frame from the fork server', { cause: err }));
+        return;
+      }
+      if (this.startup) {
+        this.startup.resolve(frame);
+        this.startup = null;
+        continue;
+      }
+      const answered = this.pending.shift()!;
+      if (frame.id !== answered.id) {
+        this.pending.unshift(answered);
+        this.kill();
+        this.failAll(new ForkServerLostError('fork server answered out of order'));
+        return;
+      }
+      this.armWatchdog();
+      answered.resolve(frame);
     }
   }
 }

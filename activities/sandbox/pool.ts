@@ -7,16 +7,24 @@ interface Slot {
   index: number;
   server: ForkServer | null;
   starting: Promise<ForkServer> | null;
+  /** Requests given to this slot and not finished. */
+  busy: number;
 }
 
 /**
- * A fixed set of fork servers, one request each at a time. A server that dies is replaced on its
- * slot's next use; a request whose server died under it is re-run once on a fresh server, and
- * fails with SandboxUnavailableError if that dies too.
+ * Requests per server at a time: the one it runs and one queued behind it, so that it starts the
+ * next as soon as it answers (on the 2-core VM the server otherwise waited ~0.3 ms per execution
+ * for Node to send the next). Executions still run one at a time per server.
+ */
+const DEPTH = 2;
+
+/**
+ * A fixed set of fork servers, each running one request at a time. A server that dies is replaced
+ * on its slot's next use; a request whose server died under it (or under the request before it)
+ * is re-run once on a fresh server, and fails with SandboxUnavailableError if that dies too.
  */
 export class ForkServerPool {
   private readonly slots: Slot[];
-  private readonly idle: Slot[];
   private readonly waiters: { resolve(slot: Slot): void; reject(err: Error): void }[] = [];
   private closing = false;
 
@@ -24,8 +32,7 @@ export class ForkServerPool {
     size: number,
     private readonly commandFor: (slot: number) => string[],
   ) {
-    this.slots = Array.from({ length: size }, (_, index) => ({ index, server: null, starting: null }));
-    this.idle = [...this.slots];
+    this.slots = Array.from({ length: size }, (_, index) => ({ index, server: null, starting: null, busy: 0 }));
   }
 
   get size(): number {
@@ -50,7 +57,7 @@ export class ForkServerPool {
           if (!(err instanceof ForkServerLostError)) throw err;
           // An infrastructure failure inside a live server may have left it in a bad state.
           server.kill();
-          slot.server = null;
+          if (slot.server === server) slot.server = null;
           if (attempt >= 1 || this.closing) {
             throw new SandboxUnavailableError(`sandbox execution failed twice: ${err.message}`, { cause: err });
           }
@@ -82,16 +89,20 @@ export class ForkServerPool {
     return slot.server;
   }
 
+  /** The least busy slot, or a wait for one when every slot has DEPTH requests. */
   private acquire(): Promise<Slot> {
     if (this.closing) return Promise.reject(new SandboxUnavailableError('the sandbox pool is closed'));
-    const slot = this.idle.pop();
-    if (slot) return Promise.resolve(slot);
+    const slot = this.slots.reduce((best, s) => (s.busy < best.busy ? s : best));
+    if (slot.busy < DEPTH) {
+      slot.busy++;
+      return Promise.resolve(slot);
+    }
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   private release(slot: Slot): void {
     const waiter = this.waiters.shift();
     if (waiter) waiter.resolve(slot);
-    else this.idle.push(slot);
+    else slot.busy--;
   }
 }

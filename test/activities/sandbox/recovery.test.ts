@@ -39,6 +39,14 @@ describe('the fork server pool', () => {
     assert.equal(result.stdout, 'done\n');
   });
 
+  it('re-runs the request queued behind one whose fork server died', async () => {
+    const first = sandbox.get().runProgram('import time\ntime.sleep(0.6)\nprint("first")', { timeoutMs: 5000 });
+    const second = sandbox.get().runProgram('print("second")');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    for (const pid of forkServers(sandbox.uids)) process.kill(pid, 'SIGKILL');
+    assert.deepEqual((await Promise.all([first, second])).map((r) => r.stdout), ['first\n', 'second\n']);
+  });
+
   it('survives a program that crashes its own interpreter', async () => {
     const crashed = await sandbox.get().runProgram('import ctypes\nctypes.string_at(0)');
     assert.equal(crashed.status, 'killed');
