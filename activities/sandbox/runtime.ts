@@ -69,6 +69,9 @@ export function serverCommand(runtime: PythonRuntime, limits: ServerLimits, tmpM
     ...readableAncestors(binds),
     ...binds.flatMap((p) => ['--ro-bind', p, p]),
     ...['--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64'],
+    // Traversable by the sandbox uid, so that a program can import from site-packages what the
+    // fork server did not import for it (a numpy import the server did not foresee, see forker.py).
+    ...['--perms', '0755', '--dir', '/sandbox'],
     ...['--ro-bind', harnessDir, '/sandbox/lib', '--ro-bind', runtime.sitePackages, '/sandbox/site-packages'],
     ...['--dev', '/dev', '--size', String(tmpMb * 1024 * 1024), '--tmpfs', '/tmp', '--chdir', '/tmp'],
     runtime.executable, '-I', '-S', '-c', boot, JSON.stringify({ limits }),

@@ -39,6 +39,14 @@ describe('running tests against a candidate', () => {
     }
   });
 
+  it('runs candidates that import numpy, whether they name it in an import or not', async () => {
+    const tests = await testsFrom(sandbox.get(), reference, 'f', ['assert f(3) == 6']);
+    for (const code of ['import numpy as np\ndef f(n):\n    return int(np.int64(n) * 2)\n', 'def f(n):\n    return int(__import__("nu" + "mpy").int64(n) * 2)\n']) {
+      const run = await sandbox.get().runTests({ code, entryPoint: 'f', tests, perTestTimeoutMs: 2000 });
+      assert.deepEqual(run.tests.map((t) => t.outcome), ['pass'], JSON.stringify(run));
+    }
+  });
+
   it('isolates candidates from each other: state does not leak between executions', async () => {
     const tests = await testsFrom(sandbox.get(), reference, 'f', ['assert f(1) == 2']);
     const writer = 'import builtins\nbuiltins.leak = 1\nopen("/tmp/leak", "w")\ndef f(n):\n    return n * 2\n';
