@@ -297,19 +297,6 @@ def run_items(req, start, limits, launcher, batched):
     """Runs items start.. of a "call" or "parse" request in one namespace until one overruns its
     deadline or the namespace dies; returns what it got and where the next namespace resumes.
 
-    The sandbox's results are checked only once its namespace is gone: every page this process
-    writes while the execution lives is copied (~3 us each), afterwards only remapped (~1 us).
-    """
-    out, returned = _run_items(req, start, limits, launcher, batched)
-    entry = req["entryPoint"]
-    for index, frame in returned.items():
-        out["results"][index] = _checked_value(frame) if req["kind"] == "call" else _checked_parse(frame, entry)
-    return out
-
-
-def _run_items(req, start, limits, launcher, batched):
-    """run_items without checking what the sandbox returned: (out, the sandbox's frames by index).
-
     Batched, the sandbox holds results for up to FLUSH_S: when it then dies or overruns, the items
     after the last result received are "unsure" (one of them failed, others may have passed) and
     the caller runs them again unbatched, where the first missing result is the one that failed.
@@ -353,7 +340,7 @@ def _run_items(req, start, limits, launcher, batched):
         return received.pop(0)
 
     loop.watch(res_r, feed)
-    results, returned = {}, {}
+    results = {}
     out = {"defined": False, "defineError": None, "results": results, "next": len(items), "unsure": False}
     try:
         setup = next_frame(time.monotonic() + SETUP_TIMEOUT_S)
@@ -363,10 +350,10 @@ def _run_items(req, start, limits, launcher, batched):
         if define is None:
             out["defineError"] = "the process exited while defining the code" if loop.exited \
                 else "timed out while defining the code"
-            return out, returned
+            return out
         if define.get("i") != -1 or define.get("ok") is not True:
             out["defineError"] = str(define.get("error", "definition failed"))[:harness.ERROR_TEXT_LIMIT]
-            return out, returned
+            return out
         out["defined"] = True
         for index in range(start, len(items)):
             # Each result is due within the per-test limit of the previous one: the sandbox runs
@@ -375,7 +362,7 @@ def _run_items(req, start, limits, launcher, batched):
             if frame is None or frame.get("i") != index:
                 if batched:
                     out["next"], out["unsure"] = index, True
-                    return out, returned
+                    return out
                 if frame is None and not loop.exited:
                     results[index] = {"o": "timeout"}
                 elif frame is None:
@@ -383,9 +370,9 @@ def _run_items(req, start, limits, launcher, batched):
                 else:
                     results[index] = {"o": "crashed", "error": frame.get("error") or "out-of-order result"}
                 out["next"] = index + 1
-                return out, returned
-            returned[index] = frame
-        return out, returned
+                return out
+            results[index] = _checked_value(frame) if kind == "call" else _checked_parse(frame, entry)
+        return out
     finally:
         loop.finish()
         os.close(res_r)
