@@ -3,10 +3,12 @@ the executions of programs importing them (forker.needs_full).
 
 The server sends it an execution's descriptors over a socket, the first one a pipe that will carry
 the task; the zygote forks the execution as the first process of a fresh PID namespace and answers
-with a pidfd, through which the server watches and kills it. The zygote reaps it later. It runs
+with a pidfd, through which the server watches and kills it; the zygote reaps it. It runs
 with the server's privileges inside the same bubblewrap and never runs program code.
 """
 import os
+import select
+import signal
 import socket
 
 import execution
@@ -46,16 +48,6 @@ class Zygote:
         return got[0]
 
 
-def _reap():
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
 def _run(fds, seccomp):
     task = read_frame(fds[0])
     os.close(fds[0])
@@ -71,21 +63,49 @@ def _serve(sock):
     forker = Forker(FULL)
     forker.freeze()
     sock.send(b"ready")
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    # The execution forked last, watched until it is reaped: until then it would still count
+    # against its uid's process limit, which the server's own next execution shares.
+    last = None
+
+    def reap():
+        nonlocal last
+        os.waitpid(last[0], 0)
+        poller.unregister(last[1])
+        os.close(last[1])
+        last = None
+
     while True:
+        ready = {fd for fd, _ in poller.poll()}
+        if last is not None and last[1] in ready:
+            reap()
+        if sock.fileno() not in ready:
+            continue
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 16, MAX_FDS)
         except OSError:
             os._exit(0)
         if not msg:
             os._exit(0)
-        # The execution before this one is dead (the server waits for that): reap it now.
-        _reap()
+        if last is not None:
+            # The server asks for the next execution only once the last one's namespace is gone.
+            reap()
+        reply = "ok"
         try:
-            pidfd, reply = os.pidfd_open(forker.fork(lambda: _run(fds, forker.seccomp))), "ok"
+            pid = forker.fork(lambda: _run(fds, forker.seccomp))
         except (SetupError, OSError) as err:
-            pidfd, reply = None, f"the zygote cannot fork: {err}"
+            reply = f"the zygote cannot fork: {err}"
+        else:
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError as err:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                reply = f"the zygote cannot watch its execution: {err}"
+            else:
+                last = (pid, pidfd)
+                poller.register(pidfd, select.POLLIN)
         for fd in fds:
             os.close(fd)
-        socket.send_fds(sock, [reply.encode()], [pidfd] if pidfd is not None else [])
-        if pidfd is not None:
-            os.close(pidfd)
+        socket.send_fds(sock, [reply.encode()], [last[1]] if reply == "ok" else [])
