@@ -2,7 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { execa } from 'execa';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Info } from '@temporalio/activity';
 import type { CodeRollout } from '../../../activities/records.js';
@@ -11,6 +10,9 @@ import { openStore, putJson } from '../../../activities/storage/index.js';
 import { trainerSchema } from '../../../config/run-config.js';
 import type { RunConfig } from '../../../config/run-config.js';
 import { keys } from '../../../workflows/contract.js';
+import { tinyModel } from '../../support/tiny-model.js';
+
+export { tinyModel };
 import type { UpdatePolicyInput } from '../../../workflows/contract.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -36,18 +38,6 @@ export async function tempDir(): Promise<string> {
 export async function fileStore(): Promise<{ store: ObjectStore; uri: string }> {
   const uri = pathToFileURL(await tempDir()).href;
   return { store: openStore(uri), uri };
-}
-
-let tiny: Promise<string> | undefined;
-/** A tiny random Llama checkpoint with a chat template (python/tests/test_trainer.py), built once. */
-export function tinyModel(): Promise<string> {
-  tiny ??= (async () => {
-    const dir = join(await tempDir(), 'tiny');
-    const script = 'import sys; sys.path.insert(0, "python/tests"); from test_trainer import build_tiny_model; build_tiny_model(sys.argv[1])';
-    await execa(python, ['-c', script, dir], { cwd: repoRoot });
-    return dir;
-  })();
-  return tiny;
 }
 
 /** Trainer settings big enough that one step visibly moves a tiny model. */
