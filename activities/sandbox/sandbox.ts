@@ -16,7 +16,7 @@ import type {
 import { pyEquals, type PyValue } from './values.js';
 
 export interface SandboxOptions {
-  /** Fork servers, i.e. executions at a time. Default: one per core. */
+  /** Fork servers, i.e. executions at a time, of each pool (see Role). Default: one per core. */
   concurrency?: number;
   /** Interpreter whose runtime (and site-packages: numpy) the sandbox offers. Default: the project's .venv. */
   python?: string;
@@ -31,9 +31,11 @@ export interface SandboxOptions {
   /** Bytes of stdout and of stderr kept per program; the rest is read and discarded. */
   outputLimitBytes?: number;
   /**
-   * First uid of this pool's slots; slot i runs programs as uidBase + i, so that one slot's fork
-   * bomb (RLIMIT_NPROC is counted per uid) cannot starve another's forks. Default: a block picked
-   * from the process id, so that pools in different processes do not share uids.
+   * First uid of this sandbox's slots: slot i of the candidates' pool runs programs as uidBase + i,
+   * of the reference's uidBase + concurrency + i, of the tests' uidBase + 2 * concurrency + i, so
+   * that one slot's fork bomb (RLIMIT_NPROC is counted per uid) cannot starve another's forks.
+   * Default: a block picked from the process id, so that sandboxes in different processes do not
+   * share uids.
    */
   uidBase?: number;
 }
@@ -82,9 +84,20 @@ const GRACE_MS = 250;
 let poolsCreated = 0;
 
 function defaultUidBase(): number {
-  // Blocks of 64 uids above the system and regular user ranges.
-  return 100_000 + (((process.pid % 2048) * 8 + (poolsCreated++ % 8)) * 64);
+  // Blocks of 256 uids (three pools of up to 85 slots) above the system and regular user ranges.
+  return 100_000 + (((process.pid % 2048) * 8 + (poolsCreated++ % 8)) * 256);
 }
+
+/**
+ * Whose data a pool's fork servers hold. A server keeps what passed through it (requests, results)
+ * in its heap, and the executions it forks later get a copy-on-write image of that heap, freed
+ * memory included: a program can read it back (test/activities/sandbox/forgery.test.ts does). So
+ * each party's code forks from a server that only ever held that party's data:
+ * - `reference`: the oracle's code and its return values, i.e. the expected values;
+ * - `tests`: the asserts being parsed, whose claims equal the expected values when they are valid;
+ * - `candidate`: candidate code, given only the calls, and whole programs.
+ */
+type Role = 'candidate' | 'reference' | 'tests';
 
 type CallOutcome =
   | { o: 'returned'; v: PyValue; repr: string }
@@ -101,21 +114,21 @@ interface ItemsResponse<T> {
   results: T[];
 }
 
-/** Isolated, unforgeable execution of untrusted Python on a pool of warm fork servers. */
+/** Isolated, unforgeable execution of untrusted Python on pools of warm fork servers (see Role). */
 export class Sandbox {
   constructor(
-    private readonly pool: ForkServerPool,
+    private readonly pools: Record<Role, ForkServerPool>,
     private readonly defaults: Required<Pick<SandboxOptions, 'memoryMb' | 'outputLimitBytes'>>,
   ) {}
 
   get concurrency(): number {
-    return this.pool.size;
+    return this.pools.candidate.size;
   }
 
   /** Runs a whole program, as `python program.py` would, and reports how it ended. */
   async runProgram(source: string, options: ProgramOptions = {}): Promise<ExecResult> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_PROGRAM_TIMEOUT_MS;
-    const frame = await this.pool.request(
+    const frame = await this.pools.candidate.request(
       {
         kind: 'program',
         source,
@@ -136,7 +149,7 @@ export class Sandbox {
    */
   async parseAsserts(input: { entryPoint: string; asserts: string[]; perTestTimeoutMs: number; memoryMb?: number }): Promise<ParsedAssert[]> {
     if (input.asserts.length === 0) return [];
-    const response = await this.items<ParseOutcome>({
+    const response = await this.items<ParseOutcome>('tests', {
       kind: 'parse',
       entryPoint: input.entryPoint,
       asserts: input.asserts,
@@ -167,7 +180,7 @@ export class Sandbox {
   async validateTests(input: ValidateTestsInput): Promise<ValidationResult> {
     const parsed = await this.parseAsserts(input);
     const runnable = parsed.filter((p) => p.ok);
-    const reference = await this.callAll(input.reference, input.entryPoint, runnable.map((p) => p.call), input);
+    const reference = await this.callAll('reference', input.reference, input.entryPoint, runnable.map((p) => p.call), input);
     const refByIndex = new Map(runnable.map((p, i) => [p.index, reference.results[i]!]));
     const seen: ValidatedTest[] = [];
     const tests = parsed.map((p): ValidatedTest => {
@@ -205,7 +218,7 @@ export class Sandbox {
    * here with the trusted expected values.
    */
   async runTests(input: RunTestsInput): Promise<RunTestsResult> {
-    const response = await this.callAll(input.code, input.entryPoint, input.tests.map((t) => t.call), input);
+    const response = await this.callAll('candidate', input.code, input.entryPoint, input.tests.map((t) => t.call), input);
     const tests = input.tests.map((test, index): TestRun => {
       const r = response.results[index]!;
       if (r.o === 'returned') {
@@ -253,16 +266,17 @@ export class Sandbox {
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await Promise.all(Object.values(this.pools).map((pool) => pool.close()));
   }
 
   private callAll(
+    role: 'reference' | 'candidate',
     code: string,
     entryPoint: string,
     calls: Call[],
     limits: { perTestTimeoutMs: number; defineTimeoutMs?: number; memoryMb?: number },
   ): Promise<ItemsResponse<CallOutcome>> {
-    return this.items<CallOutcome>({
+    return this.items<CallOutcome>(role, {
       kind: 'call',
       code,
       entryPoint,
@@ -273,27 +287,36 @@ export class Sandbox {
     });
   }
 
-  private async items<T>(body: Record<string, unknown> & { perTestTimeoutMs: number; defineTimeoutMs: number }): Promise<ItemsResponse<T>> {
+  private async items<T>(role: Role, body: Record<string, unknown> & { perTestTimeoutMs: number; defineTimeoutMs: number }): Promise<ItemsResponse<T>> {
     const n = ((body.calls ?? body.asserts) as unknown[]).length;
     // Worst case: every item times out and the code is defined again after each, and the first
     // timeout is met twice (once batched, once unbatched: see run_items in supervisor.py).
     const worst = (n + 2) * (body.defineTimeoutMs + body.perTestTimeoutMs + GRACE_MS);
-    return (await this.pool.request(body, worst + WATCHDOG_SLACK_MS)) as unknown as ItemsResponse<T>;
+    return (await this.pools[role].request(body, worst + WATCHDOG_SLACK_MS)) as unknown as ItemsResponse<T>;
   }
 }
 
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const runtime = await resolvePython(options.python ?? defaultPython);
+  const concurrency = options.concurrency ?? availableParallelism();
   const uidBase = options.uidBase ?? defaultUidBase();
   const limits = { memoryMb: options.memoryMb ?? 1024, fileMb: options.fileMb ?? 16, nproc: options.nproc ?? 64 };
-  const pool = new ForkServerPool(options.concurrency ?? availableParallelism(), (slot) =>
-    serverCommand(runtime, { uid: uidBase + slot, ...limits }, options.tmpMb ?? 256),
-  );
+  const poolAt = (block: number) =>
+    new ForkServerPool(concurrency, (slot) =>
+      serverCommand(runtime, { uid: uidBase + block * concurrency + slot, ...limits }, options.tmpMb ?? 256),
+    );
+  // Each pool as large as the sandbox's concurrency: the execute stage validates some problems'
+  // tests while it runs others' candidates. Only the candidates' pool starts here; the others
+  // start a server when a request finds every started one busy, so program-only users (exec, the
+  // golden runner) never hold them. Measured on the 2-core VM: each server (with its zygote) is
+  // ~21 MB of PSS, so at concurrency 2 the three pools hold 134 MB instead of 50 MB, and the first
+  // two concurrent validations took ~200 ms instead of ~8 ms while they started four servers.
+  const pools = { candidate: poolAt(0), reference: poolAt(1), tests: poolAt(2) };
   try {
-    await pool.warm();
+    await pools.candidate.warm();
   } catch (err) {
-    await pool.close();
+    await Promise.all(Object.values(pools).map((pool) => pool.close()));
     throw err;
   }
-  return new Sandbox(pool, { memoryMb: limits.memoryMb, outputLimitBytes: options.outputLimitBytes ?? 65_536 });
+  return new Sandbox(pools, { memoryMb: limits.memoryMb, outputLimitBytes: options.outputLimitBytes ?? 65_536 });
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { TestCase } from '../../../activities/sandbox/index.js';
 import { testsFrom, useSandbox } from './helpers.js';
@@ -87,5 +88,87 @@ describe('a candidate trying to forge passes', () => {
       '    if a == 1:\n        try:\n            time.sleep(5)\n        except BaseException:\n            pass\n' +
       '    return a + b\n';
     assert.deepEqual(await outcomes(code), ['timeout', 'pass', 'pass']);
+  });
+});
+
+/**
+ * A candidate's function that reads its own process memory for strings matching `pattern` and
+ * returns them. There is no /proc in the sandbox, so no /proc/self/maps: it starts from the
+ * addresses of its live objects (gc) and the end of the malloc heap (sbrk), extends each start page
+ * by page in both directions while pages are readable, and reads them with ctypes.string_at. A page
+ * is tested by writing it to a pipe first: write() fails with EFAULT on an unmapped page instead of
+ * crashing the process. Returns the match when there is one, else the sorted list of them.
+ */
+function memoryScanner(pattern: string): string {
+  return [
+    'import ctypes, gc, os, re',
+    'def leak(key):',
+    '    libc = ctypes.CDLL(None, use_errno=True)',
+    '    libc.write.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]',
+    '    libc.write.restype = ctypes.c_ssize_t',
+    '    libc.sbrk.argtypes = [ctypes.c_ssize_t]',
+    '    libc.sbrk.restype = ctypes.c_void_p',
+    '    page = 4096',
+    '    r, w = os.pipe()',
+    '    def readable(addr):',
+    '        if addr <= 0 or libc.write(w, addr, page) != page:',
+    '            return False',
+    '        os.read(r, page)',
+    '        return True',
+    '    starts = {id(o) & ~(page - 1) for o in gc.get_objects()} | {(libc.sbrk(0) - 1) & ~(page - 1)}',
+    '    seen, found, budget = set(), set(), 1 << 16',
+    '    for start in sorted(starts):',
+    '        if start in seen or not readable(start):',
+    '            continue',
+    '        lo = hi = start',
+    '        while budget > 0 and lo - page not in seen and readable(lo - page):',
+    '            lo -= page',
+    '            budget -= 1',
+    '        while budget > 0 and hi + page not in seen and readable(hi + page):',
+    '            hi += page',
+    '            budget -= 1',
+    '        seen.update(range(lo, hi + page, page))',
+    '        data = ctypes.string_at(lo, hi + page - lo)',
+    `        found.update(m.decode() for m in re.findall(rb${JSON.stringify(pattern)}, data))`,
+    '    return found.pop() if len(found) == 1 else sorted(found)',
+  ].join('\n');
+}
+
+describe('a candidate reading its own memory for expected values', () => {
+  // One slot per pool: the candidate's executions all fork from the same server.
+  const sandbox = useSandbox({ concurrency: 1 });
+  const reversed = (s: string) => [...s].reverse().join('');
+  // The reference builds its return value at run time: only its output carries the marker.
+  const reference = "def leak(key):\n    return 'QZXO' + key[::-1]\n";
+
+  /** Validates `assert leak(...) == <claim>`, then runs the scanner as a candidate for its call. */
+  async function forgeAfterValidating(claimOf: (expected: string) => string): Promise<void> {
+    const secret = randomBytes(16).toString('hex');
+    const validation = await sandbox.get().validateTests({
+      reference, entryPoint: 'leak', asserts: [`assert leak('${reversed(secret)}') == ${claimOf(`'QZXO${secret}'`)}`], perTestTimeoutMs: 2000,
+    });
+    const { call, expected, expectedRepr } = validation.tests[0]!;
+    assert.equal(expectedRepr, `'QZXO${secret}'`);
+    const tests = [{ call: call!, expected: expected! }];
+    const run = async (code: string) => (await sandbox.get().runTests({ code, entryPoint: 'leak', tests, perTestTimeoutMs: 10_000 })).tests[0]!;
+
+    const forged = await run(memoryScanner('QZXO[0-9a-f]{32}'));
+    assert.notEqual(forged.outcome, 'pass');
+    assert.ok(!(forged.actualRepr ?? '').includes(secret), forged.actualRepr ?? '');
+
+    // The scan itself works: a value an earlier candidate execution returned through the same
+    // fork server is found.
+    const own = randomBytes(16).toString('hex');
+    await run(`def leak(key):\n    return 'QZXC' + '${reversed(own)}'[::-1]\n`);
+    const sanity = await run(memoryScanner('QZXC[0-9a-f]{32}'));
+    assert.ok((sanity.actualRepr ?? '').includes(`QZXC${own}`), sanity.actualRepr ?? sanity.detail ?? '');
+  }
+
+  it("cannot find the reference's return value for its call", async () => {
+    await forgeAfterValidating(() => "'a wrong claim'");
+  });
+
+  it('cannot find the claimed value of a valid assert', async () => {
+    await forgeAfterValidating((expected) => expected);
   });
 });

@@ -4,14 +4,21 @@ import { createSandbox, type Sandbox, type SandboxOptions, type TestCase } from 
 
 let uidBlock = 0;
 
+/** The slot uids of a sandbox's three pools (candidates', reference's, tests'; see createSandbox). */
+export function sandboxUids(concurrency: number): { uidBase: number; uids: number[]; allUids: number[] } {
+  const uidBase = 400_000 + ((process.pid % 4096) * 16 + uidBlock++) * 16;
+  const allUids = Array.from({ length: 3 * concurrency }, (_, i) => uidBase + i);
+  return { uidBase, uids: allUids.slice(0, concurrency), allUids };
+}
+
 /**
  * A sandbox for one test file, created before its tests and closed after them. Its uids are
- * chosen here so that tests can look for processes a program left behind.
+ * chosen here so that tests can look for processes a program left behind (`uids`: those that
+ * candidates and programs run as) or for every pool's fork servers (`allUids`).
  */
-export function useSandbox(options: SandboxOptions = {}): { get: () => Sandbox; uids: number[] } {
+export function useSandbox(options: SandboxOptions = {}): { get: () => Sandbox; uids: number[]; allUids: number[] } {
   const concurrency = options.concurrency ?? 2;
-  const uidBase = 400_000 + ((process.pid % 4096) * 16 + uidBlock++) * 8;
-  const uids = Array.from({ length: concurrency }, (_, i) => uidBase + i);
+  const { uidBase, uids, allUids } = sandboxUids(concurrency);
   let sandbox: Sandbox | null = null;
   before(async () => {
     sandbox = await createSandbox({ ...options, concurrency, uidBase });
@@ -25,6 +32,7 @@ export function useSandbox(options: SandboxOptions = {}): { get: () => Sandbox; 
       return sandbox;
     },
     uids,
+    allUids,
   };
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { SandboxUnavailableError, createSandbox } from '../../../activities/sandbox/index.js';
-import { useSandbox } from './helpers.js';
+import { sandboxUids, useSandbox } from './helpers.js';
 
 /** Pids of this pool's bubblewrap fork servers (their command line carries the slot uids). */
 function forkServers(uids: number[]): number[] {
@@ -47,10 +47,36 @@ describe('the fork server pool', () => {
     assert.deepEqual((await Promise.all([first, second])).map((r) => r.stdout), ['first\n', 'second\n']);
   });
 
+  it("replaces the reference's and the tests' fork servers that died", async () => {
+    const validate = () =>
+      sandbox.get().validateTests({ reference: 'def f(x):\n    return x\n', entryPoint: 'f', asserts: ['assert f(1) == 1'], perTestTimeoutMs: 1000 });
+    await validate();
+    const others = sandbox.allUids.filter((uid) => !sandbox.uids.includes(uid));
+    const killed = forkServers(others);
+    assert.ok(killed.length > 0);
+    for (const pid of killed) process.kill(pid, 'SIGKILL');
+    assert.equal((await validate()).tests[0]!.valid, true);
+  });
+
   it('survives a program that crashes its own interpreter', async () => {
     const crashed = await sandbox.get().runProgram('import ctypes\nctypes.string_at(0)');
     assert.equal(crashed.status, 'killed');
     assert.equal((await sandbox.get().runProgram('print(1)')).stdout, '1\n');
+  });
+});
+
+describe('a closed sandbox', () => {
+  it("leaves none of its pools' fork servers running", async () => {
+    const { uidBase, allUids } = sandboxUids(1);
+    const sandbox = await createSandbox({ concurrency: 1, uidBase });
+    try {
+      const identity = 'def f(x):\n    return x\n';
+      await sandbox.checkTests({ code: identity, reference: identity, entryPoint: 'f', asserts: ['assert f(1) == 1'], perTestTimeoutMs: 1000 });
+      assert.ok(allUids.every((uid) => forkServers([uid]).length > 0));
+    } finally {
+      await sandbox.close();
+    }
+    assert.deepEqual(forkServers(allUids), []);
   });
 });
 
