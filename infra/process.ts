@@ -1,3 +1,4 @@
+import { connect, createServer } from 'node:net';
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -99,4 +100,26 @@ export async function waitUntil(what: string, probe: () => Promise<boolean>, tim
     await sleep(250);
   }
   throw new Error(`${what} not ready after ${timeoutMs} ms`, { cause: lastError });
+}
+
+/** A TCP port nothing listens on now (other than `not`). */
+export async function freePort(not?: number): Promise<number> {
+  for (;;) {
+    const probe = createServer();
+    const port = await new Promise<number>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(0, '127.0.0.1', () => resolve((probe.address() as { port: number }).port));
+    });
+    await new Promise((resolve) => probe.close(resolve));
+    if (port !== not) return port;
+  }
+}
+
+/** Whether something accepts connections on 127.0.0.1:`port`. */
+export function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
 }

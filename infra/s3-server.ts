@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../activities/storage/s3-store.js';
 import type { S3Connection } from '../activities/storage/s3-store.js';
-import { startDetached, stopService, waitUntil } from './process.js';
+import { portInUse, startDetached, stopService, waitUntil } from './process.js';
 
 export interface S3ServerOptions {
   stateDir: string;
@@ -29,6 +29,8 @@ export async function s3Binary(repoRoot: string): Promise<string> {
 
 /** Starts gofakes3 with its bolt backend (objects survive restarts) and ensures the bucket exists. */
 export async function startS3(binary: string, opts: S3ServerOptions): Promise<number> {
+  // Another server on the port would answer the readiness probe for ours, which dies failing to bind.
+  if (await portInUse(opts.port)) throw new Error(`port ${opts.port} is in use: another S3 server (or something else) listens there`);
   const pid = await startDetached({
     name: 's3',
     command: binary,

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { realpath, rm, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -11,9 +11,12 @@ import { iterationProgressQuery, iterationWorkflowId } from '../../workflows/ite
 import { keys, taskQueues } from '../../workflows/contract.js';
 import type { IterationRecord } from '../../workflows/contract.js';
 import type { RunConfigInput } from '../../config/run-config.js';
+import { parseWorkerEnv } from '../../config/worker-env.js';
+import { resolveCheckpointRef } from '../../activities/trainer/index.js';
 import { getJson, openStore } from '../../activities/storage/index.js';
 import type { ObjectStore } from '../../activities/storage/index.js';
 import { localS3Connection, s3Binary, startS3, stopS3 } from '../../infra/s3-server.js';
+import { freePort } from '../../infra/process.js';
 import { localStack } from '../../infra/stack.js';
 import { connectClient, temporalAddress, testNamespace } from '../support/temporal.js';
 import { tempDir, uniqueRunId } from '../support/config.js';
@@ -34,7 +37,6 @@ import { tinyModel } from '../support/tiny-model.js';
  */
 
 const bin = fileURLToPath(new URL('../../bin/code-a1.js', import.meta.url));
-const s3Port = 9191;
 const bucket = 'code-a1-whole-run';
 
 const problem = {
@@ -89,6 +91,8 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
   let closeClient: () => Promise<void>;
   let store: ObjectStore;
   let s3Dir: string;
+  // A free port, not a fixed one: a server left behind by a killed run must not stand in for ours.
+  let s3Port: number;
   let dir: string;
   let datasetPath: string;
   let checkpoint: string;
@@ -104,13 +108,16 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     ({ client, close: closeClient } = await connectClient());
     dir = await tempDir('code-a1-whole-run-');
     s3Dir = await tempDir('code-a1-whole-run-s3-');
+    s3Port = await freePort();
     await startS3Server();
     store = openStore(`s3://${bucket}`, localS3Connection(s3Port));
     datasetPath = `${dir}/problems.jsonl`;
     await writeFile(datasetPath, JSON.stringify(problem) + '\n');
     checkpoint = process.env.CODE_A1_WHOLE_RUN_CHECKPOINT ?? (await tinyModel());
-    code = await startScriptedModelServer({ model: 'code-llm', checkpoint, script });
-    test = await startScriptedModelServer({ model: 'test-llm', checkpoint, script });
+    // The servers start serving the initial checkpoint, as `stack up` starts the embedded ones.
+    const served = await realpath(resolveCheckpointRef(checkpoint, parseWorkerEnv(process.env).modelsDir));
+    code = await startScriptedModelServer({ model: 'code-llm', checkpoint: served, script });
+    test = await startScriptedModelServer({ model: 'test-llm', checkpoint: served, script });
   });
   after(async () => {
     for (const w of workers) await killHard(w);

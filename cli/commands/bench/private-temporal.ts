@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTemporal, stopTemporal, temporalBinary } from '../../../infra/temporal-server.js';
 import type { TemporalServerOptions } from '../../../infra/temporal-server.js';
 import { localStack } from '../../../infra/stack.js';
+import { freePort } from '../../../infra/process.js';
 
 /**
  * Runs `body` against a Temporal dev server of its own (free ports, its database in a temporary
@@ -32,16 +32,3 @@ export async function withPrivateTemporal<T>(namespace: string, body: (address: 
 }
 
 const signals = ['SIGINT', 'SIGTERM'] as const;
-
-/** A TCP port nothing listens on now (other than `not`). */
-async function freePort(not?: number): Promise<number> {
-  for (;;) {
-    const probe = createServer();
-    const port = await new Promise<number>((resolve, reject) => {
-      probe.once('error', reject);
-      probe.listen(0, '127.0.0.1', () => resolve((probe.address() as { port: number }).port));
-    });
-    await new Promise((resolve) => probe.close(resolve));
-    if (port !== not) return port;
-  }
-}
