@@ -1,5 +1,5 @@
 import type { Problem } from '../records.js';
-import type { Sandbox } from '../sandbox/index.js';
+import type { ProgramOptions, Sandbox } from '../sandbox/index.js';
 import { classify, drawExitCodes, goldenProgram, type GoldenOutcome } from './golden-program.js';
 import { DEFAULT_TIME_LIMITS, timeLimitMs, type TimeLimitPolicy } from './time-limit.js';
 
@@ -54,7 +54,7 @@ export class GoldenRunner {
   reference(problem: GoldenProblem): Promise<ReferenceRun> {
     let run = this.references.get(problem.questionId);
     if (!run) {
-      run = this.execute(problem, problem.gtCode, this.policy.referenceMs).then(({ outcome, durationMs, detail }) => ({
+      run = this.execute(problem, problem.gtCode, this.policy.referenceMs, 'reference').then(({ outcome, durationMs, detail }) => ({
         questionId: problem.questionId,
         outcome,
         durationMs,
@@ -66,9 +66,10 @@ export class GoldenRunner {
     return run;
   }
 
-  async run(problem: GoldenProblem, code: string): Promise<GoldenRun> {
+  /** Runs `code` against the problem's golden tests; `owner` as in ProgramOptions (mutants are the reference's). */
+  async run(problem: GoldenProblem, code: string, owner: ProgramOptions['owner'] = 'candidate'): Promise<GoldenRun> {
     const { timeLimitMs: limit } = await this.reference(problem);
-    return this.execute(problem, code, limit);
+    return this.execute(problem, code, limit, owner);
   }
 
   /** Every reference measured so far, in the order they were first asked for. */
@@ -76,11 +77,12 @@ export class GoldenRunner {
     return Promise.all(this.references.values());
   }
 
-  private async execute(problem: GoldenProblem, code: string, limit: number): Promise<GoldenRun> {
+  private async execute(problem: GoldenProblem, code: string, limit: number, owner: ProgramOptions['owner']): Promise<GoldenRun> {
     const codes = drawExitCodes();
     const result = await this.sandbox.runProgram(goldenProgram(code, problem.test, problem.entryPoint, codes), {
       timeoutMs: limit,
       memoryMb: this.memoryMb,
+      owner,
     });
     const outcome = classify(result, codes);
     return {

@@ -45,7 +45,7 @@ export async function rawMutants(
 ): Promise<{ sites: number; mutants: Mutant[]; error?: string }> {
   // JSON string literals are valid Python string literals.
   const program = `${await mutator}\nSOURCE = ${JSON.stringify(source)}\nLIMIT = ${limit}\nmain()\n`;
-  const result = await sandbox.runProgram(program, { timeoutMs: 30_000 });
+  const result = await sandbox.runProgram(program, { timeoutMs: 30_000, owner: 'reference' });
   // The same source fails the same way every time: no mutants, and the reason is kept.
   if (result.status === 'error') return { sites: 0, mutants: [], error: result.stderr.trim().slice(-500) };
   if (result.status !== 'ok') throw new MutationError(`mutating the reference did not finish (${result.status})`);
@@ -58,7 +58,7 @@ export async function rawMutants(
  */
 export async function mutantSet(runner: GoldenRunner, sandbox: Sandbox, problem: GoldenProblem, limit = DEFAULT_MUTANT_LIMIT): Promise<MutantSet> {
   const { sites, mutants, error } = await rawMutants(sandbox, problem.gtCode, limit);
-  const outcomes = await Promise.all(mutants.map((m) => runner.run(problem, m.source)));
+  const outcomes = await Promise.all(mutants.map((m) => runner.run(problem, m.source, 'reference')));
   const kept = mutants.filter((_, i) => outcomes[i]!.outcome !== 'pass');
   return {
     questionId: problem.questionId,

@@ -43,6 +43,12 @@ export interface SandboxOptions {
 export interface ProgramOptions {
   timeoutMs?: number;
   memoryMb?: number;
+  /**
+   * Whose code the program carries. `reference`: the oracle's source or code derived from it
+   * (its golden-test run, its mutants), which then runs on the reference pool and never enters
+   * a server that forks candidate code. Default `candidate`.
+   */
+  owner?: 'candidate' | 'reference';
 }
 
 export interface ValidateTestsInput {
@@ -128,7 +134,7 @@ export class Sandbox {
   /** Runs a whole program, as `python program.py` would, and reports how it ended. */
   async runProgram(source: string, options: ProgramOptions = {}): Promise<ExecResult> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_PROGRAM_TIMEOUT_MS;
-    const frame = await this.pools.candidate.request(
+    const frame = await this.pools[options.owner ?? 'candidate'].request(
       {
         kind: 'program',
         source,

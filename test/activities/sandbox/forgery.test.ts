@@ -171,4 +171,15 @@ describe('a candidate reading its own memory for expected values', () => {
   it('cannot find the claimed value of a valid assert', async () => {
     await forgeAfterValidating((expected) => expected);
   });
+
+  it("cannot find a reference's source that ran as a whole program (evaluation's golden run, mutants)", async () => {
+    const scan = async (pattern: string) => (await sandbox.get().runProgram(`${memoryScanner(pattern)}\nprint(leak(None))\n`, { timeoutMs: 20_000 })).stdout;
+    const secret = randomBytes(16).toString('hex');
+    await sandbox.get().runProgram(`def solution():\n    return 'QZXR${secret}'\nprint(solution())\n`, { owner: 'reference' });
+    assert.ok(!(await scan('QZXR[0-9a-f]{32}')).includes(secret));
+    // The same scan finds a program's source that ran as a candidate's.
+    const own = randomBytes(16).toString('hex');
+    await sandbox.get().runProgram(`def solution():\n    return 'QZXP${own}'\nprint(solution())\n`);
+    assert.ok((await scan('QZXP[0-9a-f]{32}')).includes(own));
+  });
 });
