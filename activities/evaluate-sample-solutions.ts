@@ -15,6 +15,7 @@ import {
   runShardedStage,
 } from './llm/index.js';
 import { extractCode } from './parsing/index.js';
+import { isStoreUri } from './trainer/index.js';
 
 /** Problems per shard (the unit of resume): 8 x 32 samples of up to 4,096 tokens stays a few MB. */
 const defaultProblemsPerShard = 8;
@@ -28,7 +29,9 @@ export function createSampleSolutionsActivity(deps: GenerationDeps) {
   async function sampleSolutions({ config }: SampleSolutionsInput): Promise<StageResult> {
     const store = deps.openStore(config.storageUri);
     const problems = await evaluationProblems(config, deps.openStore);
-    const client = endpointClient(deps, config.model, 'code');
+    // A checkpoint that training wrote may be a LoRA adapter, served under a name of its own.
+    const served = isStoreUri(config.model.checkpoint) ? await deps.ensureServed?.(config.model, config.model.checkpoint) : undefined;
+    const client = endpointClient(deps, config.model, 'code', served?.model);
     const limit = createLimiter(config.model.concurrency);
     const shards = chunk(problems, deps.problemsPerShard?.code ?? defaultProblemsPerShard);
     return runShardedStage<EvaluationSample>({

@@ -32,8 +32,8 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
     const store = deps.openStore(input.storageUri);
     const batch = await getJson<BatchRecord>(store, input.batchKey);
     if (!batch) throw new MissingArtifactError(`batch ${store.uri}/${input.batchKey} is missing`);
-    const client = endpointClient(deps, input.model, 'code');
     const served = await deps.ensureServed?.(input.model, input.checkpoint);
+    const client = endpointClient(deps, input.model, 'code', served?.model);
     const limit = createLimiter(input.model.concurrency);
     const shards = chunk(batch.problems, deps.problemsPerShard?.code ?? defaultProblemsPerShard);
 

@@ -44,8 +44,8 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
     const batch = await getJson<BatchRecord>(store, input.batchKey);
     if (!batch) throw new MissingArtifactError(`batch ${store.uri}/${input.batchKey} is missing`);
     const { withCode, withoutCode } = await readCandidates(store, input.codeKey);
-    const client = endpointClient(deps, input.model, 'test');
     const served = await deps.ensureServed?.(input.model, input.checkpoint);
+    const client = endpointClient(deps, input.model, 'test', served?.model);
     const limit = createLimiter(input.model.concurrency);
     const shards = chunk(batch.problems, deps.problemsPerShard?.tests ?? defaultProblemsPerShard);
     const requests = [...withCode.values()].reduce((sum, list) => sum + list.length, 0);

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
@@ -15,14 +15,15 @@ import {
   MANIFEST,
   METRICS,
   OPTIMIZER_STATE,
+  assertTrainable,
   attemptDir,
   buildRollouts,
+  fullWeights,
   hyperparameters,
-  materialise,
+  loadPolicy,
   numericMetrics,
   readManifest,
   readRollouts,
-  resolveCheckpointRef,
   runTrainer,
   uploadDir,
 } from './trainer/index.js';
@@ -58,9 +59,14 @@ async function exists(path: string): Promise<boolean> {
  * process whose JSON progress lines become heartbeats, and its output is uploaded into a folder of
  * this attempt before the manifest is written (once) to make it the checkpoint.
  *
+ * The trainer's finished output stays on the worker's disk until the manifest is written, so an
+ * attempt that failed after training (an upload that broke off) is retried by uploading again,
+ * not by training again. With `trainer.lora` the checkpoint is an adapter on the run's initial
+ * model and its optimizer state; the manifest names that model.
+ *
  * With nothing to train on (every group dropped, or all advantages zero) the iteration still gets
- * a checkpoint: the base's files, optimizer state included, under the new prefix, so that the next
- * iteration, publishing and the iteration record treat every iteration alike.
+ * a checkpoint: a manifest that is an alias of the base, so that the next iteration, publishing
+ * and the iteration record treat every iteration alike without copying the base's files.
  */
 export function createUpdatePolicyActivity(deps: UpdatePolicyDeps) {
   return {
@@ -75,103 +81,144 @@ export function createUpdatePolicyActivity(deps: UpdatePolicyDeps) {
         return { role, checkpoint, metrics: finished.metrics };
       }
 
-      const cache = join(deps.workDir, 'checkpoints');
+      const lora = input.trainer.lora !== undefined;
       const progress = (phase: string) => (done: number, total: number) => heartbeat({ phase, done, total });
-      const resolve = (ref: string) => resolveCheckpointRef(ref, deps.modelsDir);
-      const base = await materialise(resolve(input.baseCheckpoint), deps.openStore, cache, progress('download-base'));
-      const reference = await materialise(resolve(input.referenceCheckpoint), deps.openStore, cache, progress('download-reference'));
+      const policyOptions = { openStore: deps.openStore, modelsDir: deps.modelsDir, cacheDir: join(deps.workDir, 'checkpoints') };
+      const base = await loadPolicy(input.baseCheckpoint, { ...policyOptions, onFile: progress('download-base') });
+      assertTrainable(base, lora, input.baseCheckpoint);
+      const model = fullWeights(base);
+      const reference = await loadPolicy(input.referenceCheckpoint, { ...policyOptions, onFile: progress('download-reference') });
+      if (lora && (reference.adapterOf || reference.checkpoint !== model.checkpoint)) {
+        throw new ConfigError(
+          `LoRA training keeps the KL reference at the adapter's base model: the reference ${input.referenceCheckpoint} must be ${model.checkpoint}, the model ${input.baseCheckpoint} applies to`,
+        );
+      }
       const scores = await getJson<ScoresRecord>(store, input.scoresKey);
       if (scores === undefined) throw new MissingArtifactError(`scores ${store.uri}/${input.scoresKey} are missing`);
       const rollouts = buildRollouts(role, await readRollouts(store, input.rolloutsKey, (shards) => heartbeat({ phase: 'read-rollouts', shards })), scores, `${store.uri}/${input.scoresKey}`);
       const offPolicy = rollouts.filter((r) => r.checkpoint !== input.baseCheckpoint).length;
       if (offPolicy > 0) log.warn('rollouts sampled from another checkpoint than the base', { runId, iteration, role, offPolicy });
 
+      if (rollouts.length === 0) {
+        const carried = base.manifest?.metrics.steps;
+        const metrics = { rollouts: 0, steps_this_run: 0, ...(carried === undefined ? {} : { steps: carried }), trained: 0, offPolicyRollouts: 0 };
+        log.info('nothing to train on: the checkpoint is an alias of the base', { runId, iteration, role, base: base.checkpoint });
+        const alias: CheckpointManifest = { ...manifestHeader(input, ''), files: [], trained: false, metrics, alias: base.checkpoint };
+        return writeManifest(store, prefix, checkpoint, alias, input);
+      }
+
+      const hyper = hyperparameters(input.trainer);
+      // The trainer's output is kept per job (same inputs, same output), not per attempt: a retry on
+      // this worker finds it finished and only uploads. Attempts train in folders of their own and
+      // move a finished output into place with one rename, so a presumed-dead attempt still running
+      // cannot mix its files into it.
+      const jobDigest = createHash('sha256')
+        .update(JSON.stringify([input.baseCheckpoint, input.referenceCheckpoint, input.rolloutsKey, input.scoresKey, hyper]))
+        .digest('hex')
+        .slice(0, 16);
+      const jobDir = join(deps.workDir, 'update-policy', runId, role, `iter-${iteration}`);
+      const finishedDir = join(jobDir, `finished-${jobDigest}`);
       const attempt = attemptDir(activityInfo().attempt, randomUUID().slice(0, 8));
-      const work = join(deps.workDir, 'update-policy', runId, role, `iter-${iteration}`, attempt);
+      const work = join(jobDir, attempt);
       await mkdir(work, { recursive: true });
       try {
-        const optimizerState = join(base.dir, OPTIMIZER_STATE);
-        let outDir: string;
-        let metrics: Record<string, number>;
-        if (rollouts.length === 0) {
-          outDir = base.dir;
-          const carried = base.manifest?.metrics.steps;
-          metrics = { rollouts: 0, steps_this_run: 0, ...(carried === undefined ? {} : { steps: carried }) };
-          log.info('nothing to train on: carrying the base checkpoint over', { runId, iteration, role });
+        const reused = await isFinishedOutput(finishedDir);
+        if (reused) {
+          log.info('reusing the finished trainer output of an earlier attempt', { runId, iteration, role, dir: finishedDir });
         } else {
-          outDir = join(work, 'out');
+          const outDir = join(work, 'out');
+          const optimizerState = join(base.dir, OPTIMIZER_STATE);
           const job: TrainerJob = {
             schemaVersion: 1,
             runId,
             iteration,
             role,
-            policy: base.dir,
+            policy: model.dir,
             reference: reference.dir,
+            ...(lora ? { adapter: base.adapterOf ? base.dir : null } : {}),
             optimizerState: (await exists(optimizerState)) ? optimizerState : null,
             output: outDir,
-            config: hyperparameters(input.trainer),
+            config: hyper,
             rollouts,
           };
           const jobPath = join(work, 'job.json');
           await writeFile(jobPath, JSON.stringify(job));
-          // Heartbeats say this worker and its trainer are alive, not that a step finished: loading
-          // a model prints nothing for minutes. A trainer that hangs is bounded by trainMinutes.
-          let last: Record<string, unknown> = { phase: 'train', event: 'starting' };
-          const alive = setInterval(() => heartbeat(last), 5_000);
-          try {
-            await runTrainer({
-              command: input.trainer.command ?? deps.trainerCommand ?? builtinTrainerCommand,
-              jobPath,
-              cwd: repoRoot,
-              signal: cancellationSignal(),
-              onProgress: (event) => heartbeat((last = { phase: 'train', ...event })),
-            });
-          } finally {
-            clearInterval(alive);
+          await train(input, jobPath);
+          if (!(await isFinishedOutput(outDir))) {
+            throw new ConfigError(`the trainer exited with status 0 without writing ${lora ? 'adapter_config.json' : 'config.json'} and ${METRICS} into ${outDir} (docs/trainer-contract.md)`);
           }
-          const written = await readFile(join(outDir, METRICS), 'utf8').catch(() => undefined);
-          if (written === undefined || !(await exists(join(outDir, 'config.json')))) {
-            throw new ConfigError(`the trainer exited with status 0 without writing config.json and ${METRICS} into ${outDir} (docs/trainer-contract.md)`);
-          }
-          metrics = numericMetrics(JSON.parse(written));
+          await rm(finishedDir, { recursive: true, force: true });
+          await rename(outDir, finishedDir);
         }
-        metrics = { ...metrics, trained: rollouts.length > 0 ? 1 : 0, offPolicyRollouts: offPolicy };
+        const metrics = {
+          ...numericMetrics(JSON.parse(await readFile(join(finishedDir, METRICS), 'utf8'))),
+          trained: 1,
+          offPolicyRollouts: offPolicy,
+          reusedTrainerOutput: reused ? 1 : 0,
+        };
 
         cancellationSignal().throwIfAborted();
-        // A carried-over base brings its own manifest and metrics; this checkpoint's are new.
-        const skip = (path: string) => path === MANIFEST || (rollouts.length === 0 && path === METRICS);
-        const files = await uploadDir(store, `${prefix}/${attempt}`, outDir, skip, progress('upload'));
-        if (rollouts.length === 0) {
-          const local = join(work, METRICS);
-          await writeFile(local, JSON.stringify(metrics, null, 2));
-          files.push(...(await uploadDir(store, `${prefix}/${attempt}`, work, (p) => p !== METRICS)));
-        }
+        const files = await uploadDir(store, `${prefix}/${attempt}`, finishedDir, (path) => path === MANIFEST, progress('upload'));
         const manifest: CheckpointManifest = {
-          schemaVersion: 1,
-          runId,
-          role,
-          iteration,
-          dir: attempt,
+          ...manifestHeader(input, attempt),
           files,
-          base: input.baseCheckpoint,
-          reference: input.referenceCheckpoint,
-          trained: rollouts.length > 0,
+          trained: true,
           metrics,
+          ...(lora ? { adapter: { model: model.checkpoint } } : {}),
         };
-        if (await store.putIfAbsent(`${prefix}/${MANIFEST}`, JSON.stringify(manifest, null, 2))) {
-          await removeAttempts(store, prefix, (dir) => dir !== attempt);
-          log.info('checkpoint finished', { runId, iteration, role, checkpoint, ...metrics });
-          return { role, checkpoint, metrics };
-        }
-        // Another attempt finished first; its checkpoint is the one, ours is discarded.
-        await removeAttempts(store, prefix, (dir) => dir === attempt);
-        const winner = await readManifest(store, prefix);
-        return { role, checkpoint, metrics: winner!.metrics };
+        const result = await writeManifest(store, prefix, checkpoint, manifest, input);
+        await rm(jobDir, { recursive: true, force: true });
+        return result;
       } finally {
         await rm(work, { recursive: true, force: true });
       }
     },
   };
+
+  async function train(input: UpdatePolicyInput, jobPath: string): Promise<void> {
+    // Heartbeats say this worker and its trainer are alive, not that a step finished: loading
+    // a model prints nothing for minutes. A trainer that hangs is bounded by trainMinutes.
+    let last: Record<string, unknown> = { phase: 'train', event: 'starting' };
+    const alive = setInterval(() => heartbeat(last), 5_000);
+    try {
+      await runTrainer({
+        command: input.trainer.command ?? deps.trainerCommand ?? builtinTrainerCommand,
+        jobPath,
+        cwd: repoRoot,
+        signal: cancellationSignal(),
+        onProgress: (event) => heartbeat((last = { phase: 'train', ...event })),
+      });
+    } finally {
+      clearInterval(alive);
+    }
+  }
+}
+
+function manifestHeader(input: UpdatePolicyInput, dir: string) {
+  const { runId, role, iteration } = input;
+  return { schemaVersion: 1 as const, runId, role, iteration, dir, base: input.baseCheckpoint, reference: input.referenceCheckpoint };
+}
+
+/** A trainer output is finished when metrics.json (written last) and the weights' config are there. */
+async function isFinishedOutput(dir: string): Promise<boolean> {
+  if (!(await exists(join(dir, METRICS)))) return false;
+  return (await exists(join(dir, 'config.json'))) || (await exists(join(dir, 'adapter_config.json')));
+}
+
+/**
+ * Makes `manifest` the checkpoint (write-once) and removes the files of every other attempt; when
+ * another attempt finished first, its checkpoint is the one and this attempt's files go.
+ */
+async function writeManifest(store: ObjectStore, prefix: string, checkpoint: string, manifest: CheckpointManifest, input: UpdatePolicyInput): Promise<PolicyCheckpoint> {
+  const { runId, iteration, role } = input;
+  if (await store.putIfAbsent(`${prefix}/${MANIFEST}`, JSON.stringify(manifest, null, 2))) {
+    await removeAttempts(store, prefix, (dir) => dir !== manifest.dir);
+    log.info('checkpoint finished', { runId, iteration, role, checkpoint, ...manifest.metrics });
+    return { role, checkpoint, metrics: manifest.metrics };
+  }
+  if (manifest.dir) await removeAttempts(store, prefix, (dir) => dir === manifest.dir);
+  const winner = await readManifest(store, prefix);
+  return { role, checkpoint, metrics: winner!.metrics };
 }
 
 /** Deletes the files of attempt folders under a checkpoint prefix that `which` selects. */

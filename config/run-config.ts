@@ -68,6 +68,23 @@ export const sandboxSchema = z.strictObject({
   memoryMb: z.number().int().min(64).max(65_536).default(1024),
 });
 
+/**
+ * Low-rank adapters instead of full-parameter training (the paper trains every parameter). The
+ * checkpoint is then the adapter and its optimizer state (megabytes), served on top of the base
+ * model through the runtime-LoRA API that vLLM and the embedded server share.
+ */
+export const loraSchema = z.strictObject({
+  rank: z.number().int().positive().max(1024).default(16),
+  /** Scale of the adapter's output is alpha / rank. */
+  alpha: z.number().positive().default(32),
+  dropout: z.number().min(0).lt(1).default(0),
+  /** Module names (suffixes) that get an adapter; the attention and MLP projections of Llama/Qwen-style models. */
+  targetModules: z
+    .array(z.string().regex(/^[A-Za-z0-9_.]+$/))
+    .min(1)
+    .default(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
+});
+
 export const trainerSchema = z.strictObject({
   learningRate: z.number().positive().default(1e-6),
   /** Cosine schedule warm-up, in optimizer steps. Paper: 10. */
@@ -83,6 +100,13 @@ export const trainerSchema = z.strictObject({
   microBatchSize: z.number().int().positive().default(4),
   /** Update both roles at once (separate GPUs) instead of one after the other. */
   parallelRoles: z.boolean().default(false),
+  /** Train a LoRA adapter per role on the frozen base; absent = full-parameter training (the paper's). */
+  lora: loraSchema.optional(),
+  /**
+   * Attempts of one policy update before the iteration fails. Bounded, unlike the other stages:
+   * every attempt that fails after training costs a whole training run on the GPUs.
+   */
+  maxAttempts: z.number().int().positive().max(100).default(5),
   /** Replaces the built-in trainer (see docs/trainer-contract.md); argv, run without a shell. */
   command: z.array(z.string().min(1)).min(1).optional(),
 });

@@ -37,12 +37,18 @@ function batchStage(taskQueue: string, minutes: number, timeouts: Timeouts): Act
   };
 }
 
-export function stageOptions(timeouts: Timeouts) {
+export function stageOptions(timeouts: Timeouts, trainer: Pick<RunConfig['trainer'], 'maxAttempts'>) {
   return {
     orchestration: batchStage(taskQueues.orchestration, timeouts.executeMinutes, timeouts),
     generate: batchStage(taskQueues.llm, timeouts.generateMinutes, timeouts),
     execute: batchStage(taskQueues.sandbox, timeouts.executeMinutes, timeouts),
-    train: batchStage(taskQueues.gpu, timeouts.trainMinutes, timeouts),
+    // Bounded: an update that keeps failing after it trained (a checkpoint that cannot be stored)
+    // would otherwise hold the GPUs forever. A retry on the same worker reuses the finished
+    // trainer output (activities/update-policy.ts), so an attempt lost to an upload is cheap.
+    train: (() => {
+      const stage = batchStage(taskQueues.gpu, timeouts.trainMinutes, timeouts);
+      return { ...stage, retry: { ...stage.retry, maximumAttempts: trainer.maxAttempts } };
+    })(),
     /** Loading weights into a server takes minutes for large models, not hours. */
     publish: { ...batchStage(taskQueues.llm, 30, timeouts) },
   };

@@ -32,7 +32,7 @@ export const iterationProgressQuery = defineQuery<IterationProgress>('progress')
  */
 export async function codeA1Iteration({ config, iteration, previous }: IterationInput): Promise<IterationRecord> {
   const ref = { runId: config.runId, iteration, storageUri: config.storageUri };
-  const options = stageOptions(config.timeouts);
+  const options = stageOptions(config.timeouts, config.trainer);
   const bookkeeping = proxyActivities<OrchestrationActivities>(quick);
   const orchestration = proxyActivities<OrchestrationActivities>(options.orchestration);
   const llm = proxyActivities<LlmActivities>(options.generate);

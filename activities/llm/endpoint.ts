@@ -22,8 +22,11 @@ export interface GenerationDeps extends StorageDeps {
   ensureServed?: (model: ModelEndpoint, checkpoint: string) => Promise<Served>;
 }
 
-/** A client for one role's endpoint; keys come from the worker's environment, never from history. */
-export function endpointClient(deps: GenerationDeps, model: ModelEndpoint, role: 'code' | 'test'): ChatClient {
+/**
+ * A client for one role's endpoint; keys come from the worker's environment, never from history.
+ * Requests name `served` (a LoRA adapter's versioned name) when given, else the endpoint's model.
+ */
+export function endpointClient(deps: GenerationDeps, model: ModelEndpoint, role: 'code' | 'test', served?: string): ChatClient {
   let apiKey: string | undefined;
   if (model.apiKeyEnv !== undefined) {
     apiKey = deps.secrets?.[model.apiKeyEnv];
@@ -31,7 +34,7 @@ export function endpointClient(deps: GenerationDeps, model: ModelEndpoint, role:
   }
   return new ChatClient({
     baseUrl: model.baseUrl,
-    model: model.model,
+    model: served ?? model.model,
     ...(apiKey ? { apiKey } : {}),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
     ...deps.client,

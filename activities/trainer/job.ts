@@ -29,9 +29,11 @@ export interface TrainerJob {
   runId: string;
   iteration: number;
   role: Role;
-  /** Local checkpoint directories. */
+  /** Local checkpoint directories. With LoRA, `policy` is the base model's full weights. */
   policy: string;
   reference: string;
+  /** With LoRA: the adapter to continue, or null for a fresh one (the run's first update). */
+  adapter?: string | null;
   /** AdamW state the base checkpoint carries, or null for a fresh optimizer. */
   optimizerState: string | null;
   /** Directory the trainer writes the new checkpoint into, metrics.json last. */
@@ -41,10 +43,10 @@ export interface TrainerJob {
 }
 
 /** The run config's trainer section minus what only the launcher uses. */
-export type TrainerHyperparameters = Omit<RunConfig['trainer'], 'command' | 'parallelRoles'>;
+export type TrainerHyperparameters = Omit<RunConfig['trainer'], 'command' | 'parallelRoles' | 'maxAttempts'>;
 
 export function hyperparameters(trainer: RunConfig['trainer']): TrainerHyperparameters {
-  const { command: _command, parallelRoles: _parallel, ...rest } = trainer;
+  const { command: _command, parallelRoles: _parallel, maxAttempts: _attempts, ...rest } = trainer;
   return rest;
 }
 

@@ -43,6 +43,13 @@ export interface CheckpointManifest {
   /** False when there was nothing to train on and the base was carried over unchanged. */
   trained: boolean;
   metrics: Record<string, number>;
+  /** LoRA: the files are an adapter on this full-weight checkpoint (`model:<name>`, a path or a store URI). */
+  adapter?: { model: string };
+  /**
+   * Nothing was trained: this checkpoint is that one, and has no files of its own (`files` is empty).
+   * A multi-gigabyte base is never copied just to give an iteration a checkpoint.
+   */
+  alias?: string;
 }
 
 export function attemptDir(attempt: number, id: string): string {
@@ -53,10 +60,12 @@ export async function readManifest(store: ObjectStore, prefix: string): Promise<
   const key = prefix ? `${prefix}/${MANIFEST}` : MANIFEST;
   const manifest = await getJson<CheckpointManifest>(store, key);
   if (manifest === undefined) return undefined;
+  const alias = manifest.alias;
   const ok =
     manifest.schemaVersion === 1 &&
     typeof manifest.dir === 'string' &&
-    /^[A-Za-z0-9._-]+$/.test(manifest.dir) &&
+    (alias === undefined ? /^[A-Za-z0-9._-]+$/.test(manifest.dir) : typeof alias === 'string' && alias !== '' && manifest.files?.length === 0) &&
+    (manifest.adapter === undefined || typeof manifest.adapter.model === 'string') &&
     Array.isArray(manifest.files) &&
     manifest.files.every((f) => typeof f.path === 'string' && Number.isInteger(f.bytes) && typeof f.sha256 === 'string');
   if (!ok) throw new InvalidArtifactError(`${store.uri}/${key}: not a checkpoint manifest of schema version 1`);

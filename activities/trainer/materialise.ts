@@ -69,6 +69,7 @@ export async function materialise(
   const store = openStore(uri);
   const manifest = await readManifest(store, '');
   if (!manifest) throw new MissingArtifactError(`${uri} is not a finished checkpoint: it has no manifest.json`);
+  if (manifest.alias !== undefined) throw new InvalidArtifactError(`${uri} is an alias of ${manifest.alias}; resolve it with loadPolicy`);
 
   if (uri.startsWith('file://')) {
     const dir = join(fileURLToPath(uri), manifest.dir);

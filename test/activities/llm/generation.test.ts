@@ -9,18 +9,19 @@ import type { ShardProgress } from '../../../activities/llm/index.js';
 import type { CodeRollout, Sample, TestRollout } from '../../../activities/records.js';
 import { keys } from '../../../workflows/contract.js';
 import type { ModelServer } from '../../../infra/model-server.js';
-import { startModelServer } from '../../../infra/model-server.js';
+import { smallModelName, startModelServer } from '../../../infra/model-server.js';
 import type { FaultProxy } from '../../support/fault-proxy.js';
 import { startFaultProxy } from '../../support/fault-proxy.js';
 import type { Run } from './fixtures.js';
 import { activityEnv, codeInput, deps, endpoint, inActivity, newRun, problems, readStage, testsInput, writeCodeStage } from './fixtures.js';
+import { failure } from '../../support/failure.js';
 
 let server: ModelServer;
 let proxy: FaultProxy;
 const runs: Run[] = [];
 
 before(async () => {
-  server = await startModelServer();
+  server = await startModelServer({ model: smallModelName });
   proxy = await startFaultProxy(server.baseUrl);
 });
 after(async () => {
@@ -49,15 +50,6 @@ function assertSample(s: Sample, messages: Sample['messages'], promptVersion: st
   assert.equal(s.checkpoint, checkpoint);
 }
 
-/** The error an activity call ends with, as the worker's error classification reports it to Temporal. */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  assert.fail('expected the activity to fail');
-}
 
 describe('generateCode against the embedded model server', () => {
   it('stores rollouts in shards of whole problems and returns the manifest key with a token summary', async () => {
@@ -209,7 +201,7 @@ describe('generateCode when the endpoint fails', () => {
     assert.match(published.fingerprint, /^ckpt-[0-9a-f]{8}-v\d+$/);
     // What a server that restarted between publishPolicy and this request answers with.
     proxy.enqueue({ kind: 'rewrite', rewrite: (body) => body.toString().replace(published.fingerprint, 'ckpt-0000beef-v0') });
-    const ensureServed = async () => published;
+    const ensureServed = async () => ({ ...published, model: server.model });
     const activity = withErrorClassification(createGenerateCodeActivity(deps({ ensureServed })));
     const err = await failure(inActivity(activity.generateCode, codeInput(r, endpoint(proxy.baseUrl, server.model))));
     // A plain error, which Temporal retries (the classification only marks the non-retryable).

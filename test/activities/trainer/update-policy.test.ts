@@ -1,15 +1,17 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { createUpdatePolicyActivity } from '../../../activities/update-policy.js';
-import { materialise, readManifest } from '../../../activities/trainer/index.js';
+import { loadPolicy, materialise, readManifest } from '../../../activities/trainer/index.js';
 import type { ObjectStore } from '../../../activities/storage/index.js';
-import { openStore } from '../../../activities/storage/index.js';
+import { StorageConfigError, openStore } from '../../../activities/storage/index.js';
+import { withErrorClassification } from '../../../activities/errors.js';
 import { keys } from '../../../workflows/contract.js';
-import { cleanup, inActivity, tempDir, tinyUpdateInput, trainerConfig, writeCodeStage } from './helpers.js';
+import { failure } from '../../support/failure.js';
+import { cleanup, codeRollout, inActivity, tempDir, tinyUpdateInput, trainerConfig, writeCodeStage } from './helpers.js';
 
 after(cleanup);
 
@@ -32,6 +34,20 @@ async function assertOneFinishedCheckpoint(store: ObjectStore) {
   assert.deepEqual(stored.filter((k) => !k.startsWith(`${prefix}/${manifest.dir}/`)), [`${prefix}/manifest.json`], 'no files of other attempts remain');
   assert.ok(manifest.files.some((f) => f.path === 'model.safetensors') && manifest.files.some((f) => f.path === 'optimizer.safetensors'));
   return manifest;
+}
+
+/** A store whose `putFile` throws `error(key)` on the calls `fails` selects (numbered from 1). */
+function storeFailingPuts(fails: (call: number) => boolean, error: (key: string) => Error) {
+  let puts = 0;
+  return (uri: string): ObjectStore => {
+    const real = openStore(uri);
+    return Object.assign(Object.create(real) as ObjectStore, {
+      putFile: async (key: string, path: string) => {
+        if (fails(++puts)) throw error(key);
+        return real.putFile(key, path);
+      },
+    });
+  };
 }
 
 describe('the updatePolicy activity', () => {
@@ -72,16 +88,7 @@ describe('the updatePolicy activity', () => {
 
   it('never uses a partial upload, and the retry replaces it with one finished checkpoint', async () => {
     const { store, input } = await tinyUpdateInput();
-    let puts = 0;
-    const failing = (uri: string): ObjectStore => {
-      const real = openStore(uri);
-      return Object.assign(Object.create(real) as ObjectStore, {
-        putFile: async (key: string, path: string) => {
-          if (++puts === 3) throw new Error('connection reset during upload');
-          return real.putFile(key, path);
-        },
-      });
-    };
+    const failing = storeFailingPuts((n) => n === 3, () => new Error('connection reset during upload'));
     await assert.rejects(inActivity(await activity(failing), input), /connection reset/);
     assert.ok((await store.list(`${prefix}/attempt-1-`)).length >= 2, 'the first attempt left files behind');
     await assert.rejects(materialise(`${store.uri}/${prefix}`, (uri) => openStore(uri), await tempDir()), { name: 'MissingArtifactError' });
@@ -118,7 +125,59 @@ describe('the updatePolicy activity', () => {
     });
   });
 
-  it('carries the base checkpoint and its optimizer state over when there is nothing to train on', async () => {
+  it('retries a failed upload by uploading again, without training a second time', async () => {
+    const { store, input } = await tinyUpdateInput();
+    const scratch = await tempDir();
+    const runs = join(scratch, 'trainer-runs');
+    const command = ['bash', '-c', `echo run >> ${runs}; exec .venv/bin/python python/trainer.py "$1"`, 'trainer'];
+    const failingOnce = storeFailingPuts((n) => n === 1, () => new Error('connection reset during upload'));
+    const sameWorker = (store: (uri: string) => ObjectStore) =>
+      createUpdatePolicyActivity({ openStore: store, workDir: scratch, modelsDir: '/nonexistent' }).updatePolicy;
+    const trainer = trainerConfig({ command });
+    await assert.rejects(inActivity(sameWorker(failingOnce), { ...input, trainer }), /connection reset/);
+    const result = await inActivity(sameWorker(failingOnce), { ...input, trainer }, { attempt: 2 });
+    assert.equal((await readFile(runs, 'utf8')).trim().split('\n').length, 1, 'the trainer ran once');
+    assert.equal(result.metrics.reusedTrainerOutput, 1);
+    assert.equal(result.metrics.steps, 1);
+    await assertOneFinishedCheckpoint(store);
+    assert.deepEqual(await readdir(scratch).then((d) => d.filter((e) => e !== 'trainer-runs' && e !== 'checkpoints')), ['update-policy']);
+    assert.deepEqual(await readdir(join(scratch, 'update-policy', 'run', 'code')), [], 'the finished output is removed once the checkpoint is stored');
+  });
+
+  it('fails without retry when the store refuses the checkpoint for good, naming the object', async () => {
+    const { input } = await tinyUpdateInput();
+    const refusing = storeFailingPuts(() => true, (key) => new StorageConfigError(`put ${key}: EntityTooLarge`));
+    const err = await failure(inActivity(withErrorClassification({ updatePolicy: await activity(refusing) }).updatePolicy, input));
+    assert.ok(err instanceof ApplicationFailure && err.nonRetryable, String(err));
+    assert.equal(err.type, 'StorageConfigError');
+    assert.match(err.message, /checkpoints\/code\/iter-0\/attempt-1-[^/]+\/\S+: EntityTooLarge/);
+  });
+
+  it('with LoRA stores an adapter on the base model and continues it in the next iteration', async () => {
+    const lora = { rank: 4, alpha: 8, dropout: 0, targetModules: ['q_proj', 'v_proj'] };
+    const { store, input } = await tinyUpdateInput({ trainer: trainerConfig({ lora }) });
+    const first = await inActivity(await activity(), input);
+    const manifest = await readManifest(store, prefix);
+    assert.deepEqual(manifest?.adapter, { model: input.baseCheckpoint });
+    const stored = manifest!.files.map((f) => f.path);
+    for (const file of ['adapter_config.json', 'adapter_model.safetensors', 'optimizer.safetensors', 'metrics.json']) assert.ok(stored.includes(file), `${file} is stored`);
+    assert.ok(!stored.includes('model.safetensors'), 'no full weights are stored');
+
+    const rollouts = [codeRollout('q2', 0, [1, 40, 41], [70, 71, 2], first.checkpoint), codeRollout('q2', 1, [1, 40, 41], [90, 91, 2], first.checkpoint)];
+    const next = { ...input, iteration: 1, baseCheckpoint: first.checkpoint, ...(await writeCodeStage(store, 'run', 1, rollouts, [1, -1])) };
+    const second = await inActivity(await activity(), next);
+    assert.equal(second.metrics.steps, 2, 'the adapter and its optimizer continue from the first iteration');
+    const options = { openStore: (uri: string) => openStore(uri), modelsDir: '/nonexistent', cacheDir: '/nonexistent' };
+    const policy = await loadPolicy(second.checkpoint, options);
+    assert.equal(policy.adapterOf?.checkpoint, input.baseCheckpoint);
+
+    await assert.rejects(inActivity(await activity(), { ...next, iteration: 2, referenceCheckpoint: first.checkpoint }), {
+      name: 'ConfigError',
+      message: /reference .* must be/,
+    });
+  });
+
+  it('makes the checkpoint an alias of the base, copying no files, when there is nothing to train on', async () => {
     const { store, input } = await tinyUpdateInput();
     const first = await inActivity(await activity(), input);
     const rollouts = [] as never[];
@@ -126,10 +185,17 @@ describe('the updatePolicy activity', () => {
     const carried = await inActivity(await activity(), { ...next, trainer: trainerConfig({ command: ['false'] }) });
     assert.equal(carried.metrics.trained, 0);
     assert.equal(carried.metrics.steps, 1, 'the optimizer step count is carried');
-    const [before, after] = await Promise.all([first.checkpoint, carried.checkpoint].map((c) => materialise(c, (uri) => openStore(uri), '/nonexistent')));
-    for (const file of ['model.safetensors', 'optimizer.safetensors']) {
-      assert.deepEqual(await readFile(join(after!.dir, file)), await readFile(join(before!.dir, file)));
-    }
-    await writeFile(join(after!.dir, 'unrelated'), ''); // the folder is an ordinary directory the server can read
+    const manifest = await readManifest(store, keys.checkpoint('run', 'code', 1));
+    assert.equal(manifest?.alias, first.checkpoint);
+    assert.deepEqual(await store.list(`${keys.checkpoint('run', 'code', 1)}/`), [`${keys.checkpoint('run', 'code', 1)}/manifest.json`]);
+    const options = { openStore: (uri: string) => openStore(uri), modelsDir: '/nonexistent', cacheDir: '/nonexistent' };
+    const [before, after] = await Promise.all([first.checkpoint, carried.checkpoint].map((c) => loadPolicy(c, options)));
+    assert.equal(after!.checkpoint, first.checkpoint, 'the alias resolves to the trained checkpoint');
+    assert.equal(after!.dir, before!.dir);
+
+    // An alias of an alias points at the trained checkpoint, not at the alias.
+    const third = { ...next, iteration: 2, baseCheckpoint: carried.checkpoint, ...(await writeCodeStage(store, 'run', 2, rollouts, [])) };
+    await inActivity(await activity(), { ...third, trainer: trainerConfig({ command: ['false'] }) });
+    assert.equal((await readManifest(store, keys.checkpoint('run', 'code', 2)))?.alias, first.checkpoint);
   });
 });

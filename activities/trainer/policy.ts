@@ -1,0 +1,64 @@
+import type { ObjectStore } from '../storage/index.js';
+import { ConfigError } from '../../config/run-config.js';
+import { InvalidArtifactError } from '../artifact-errors.js';
+import type { CheckpointManifest } from './layout.js';
+import { readManifest } from './layout.js';
+import { isStoreUri, materialise, resolveCheckpointRef } from './materialise.js';
+
+export interface PolicyOptions {
+  openStore: (uri: string) => ObjectStore;
+  /** Where `model:<name>` checkpoints are installed. */
+  modelsDir: string;
+  /** Where checkpoints from S3 are downloaded to. */
+  cacheDir: string;
+  onFile?: (done: number, total: number) => void;
+}
+
+/** A policy's weights on this machine's disk. */
+export interface Policy {
+  /** The checkpoint whose files these are, after following aliases (what a served name derives from). */
+  checkpoint: string;
+  /** Its local directory: the full weights, or the adapter. */
+  dir: string;
+  manifest?: CheckpointManifest;
+  /** Present for a LoRA adapter: the full-weight model it applies to. */
+  adapterOf?: { checkpoint: string; dir: string };
+}
+
+/** An alias names a finished checkpoint, which is never an alias itself; a few hops allow for old data. */
+const maxAliasHops = 4;
+
+/**
+ * Resolves a checkpoint reference (`model:<name>`, a directory, or a store prefix from
+ * updatePolicy) to local files: follows the alias an untrained iteration leaves, downloads what
+ * is in S3, and for a LoRA adapter also the model it applies to.
+ */
+export async function loadPolicy(ref: string, opts: PolicyOptions): Promise<Policy> {
+  let checkpoint = ref;
+  for (let hop = 0; isStoreUri(checkpoint); hop++) {
+    const store = opts.openStore(checkpoint.replace(/\/+$/, ''));
+    const manifest = await readManifest(store, '');
+    if (manifest?.alias === undefined) break;
+    if (hop === maxAliasHops) throw new InvalidArtifactError(`${ref}: more than ${maxAliasHops} checkpoint aliases in a row`);
+    checkpoint = manifest.alias;
+  }
+  const local = await materialise(resolveCheckpointRef(checkpoint, opts.modelsDir), opts.openStore, opts.cacheDir, opts.onFile);
+  const policy: Policy = { checkpoint, dir: local.dir, ...(local.manifest ? { manifest: local.manifest } : {}) };
+  const model = local.manifest?.adapter?.model;
+  if (model === undefined) return policy;
+  const base = await loadPolicy(model, opts);
+  if (base.adapterOf) throw new InvalidArtifactError(`${checkpoint}: its base ${model} is itself an adapter`);
+  return { ...policy, adapterOf: { checkpoint: base.checkpoint, dir: base.dir } };
+}
+
+/** The full-weight model a policy runs on: the adapter's base, or the policy itself. */
+export function fullWeights(policy: Policy): { checkpoint: string; dir: string } {
+  return policy.adapterOf ?? { checkpoint: policy.checkpoint, dir: policy.dir };
+}
+
+/** Refuses to continue a LoRA adapter with full-parameter training (or the reverse), which would silently change the method. */
+export function assertTrainable(policy: Policy, lora: boolean, ref: string): void {
+  if (policy.adapterOf && !lora) {
+    throw new ConfigError(`checkpoint ${ref} is a LoRA adapter: set trainer.lora to continue it, or start from a full checkpoint`);
+  }
+}
