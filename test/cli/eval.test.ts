@@ -11,7 +11,7 @@ import { createRunGoldenTestsActivity } from '../../activities/evaluate-golden-t
 import type { EvaluationReport } from '../../workflows/evaluate.js';
 import { createSandbox, type Sandbox } from '../../activities/sandbox/index.js';
 import { openStore } from '../../activities/storage/index.js';
-import { startModelServer, type ModelServer } from '../../infra/model-server.js';
+import { smallModelName, startModelServer, type ModelServer } from '../../infra/model-server.js';
 import { tempDir } from '../support/config.js';
 import { temporalAddress, testNamespace, withWorker } from '../support/temporal.js';
 
@@ -36,7 +36,7 @@ describe('code-a1 eval', () => {
   let server: ModelServer;
   let sandbox: Sandbox;
   before(async () => {
-    server = await startModelServer();
+    server = await startModelServer({ model: smallModelName });
     sandbox = await createSandbox({ concurrency: 2 });
   });
   after(async () => {

@@ -14,7 +14,7 @@ import { createRunMutationTestsActivity } from '../../activities/evaluate-mutati
 import type { MutantSet } from '../../activities/evaluation/index.js';
 import { createSandbox, type Sandbox } from '../../activities/sandbox/index.js';
 import { getJson, openStore } from '../../activities/storage/index.js';
-import { startModelServer, type ModelServer } from '../../infra/model-server.js';
+import { smallModelName, startModelServer, type ModelServer } from '../../infra/model-server.js';
 import { connectClient, withWorker } from '../support/temporal.js';
 import { tempDir } from '../support/config.js';
 
@@ -27,7 +27,7 @@ describe('codeA1Evaluate against the embedded model server', () => {
   let sandbox: Sandbox;
   before(async () => {
     ({ client, close } = await connectClient());
-    server = await startModelServer();
+    server = await startModelServer({ model: smallModelName });
     sandbox = await createSandbox({ concurrency: 2 });
   });
   after(async () => {
