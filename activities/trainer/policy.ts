@@ -3,6 +3,7 @@ import { ConfigError } from '../../config/run-config.js';
 import { InvalidArtifactError } from '../artifact-errors.js';
 import type { CheckpointManifest } from './layout.js';
 import { readManifest } from './layout.js';
+import { ensureModelInstalled } from './install-model.js';
 import { isStoreUri, materialise, resolveCheckpointRef } from './materialise.js';
 
 export interface PolicyOptions {
@@ -42,12 +43,18 @@ export async function loadPolicy(ref: string, opts: PolicyOptions): Promise<Poli
     if (hop === maxAliasHops) throw new InvalidArtifactError(`${ref}: more than ${maxAliasHops} checkpoint aliases in a row`);
     checkpoint = manifest.alias;
   }
-  const local = await materialise(resolveCheckpointRef(checkpoint, opts.modelsDir), opts.openStore, opts.cacheDir, opts.onFile);
+  const model = /^model:(.+)$/.exec(checkpoint)?.[1];
+  const local = await materialise(resolveCheckpointRef(checkpoint, opts.modelsDir), opts.openStore, opts.cacheDir, opts.onFile).catch(async (err: unknown) => {
+    // A model this worker has not installed yet: install it, then use it.
+    if (model === undefined || !(err instanceof ConfigError)) throw err;
+    await ensureModelInstalled(model, opts.modelsDir);
+    return materialise(resolveCheckpointRef(checkpoint, opts.modelsDir), opts.openStore, opts.cacheDir, opts.onFile);
+  });
   const policy: Policy = { checkpoint, dir: local.dir, ...(local.manifest ? { manifest: local.manifest } : {}) };
-  const model = local.manifest?.adapter?.model;
-  if (model === undefined) return policy;
-  const base = await loadPolicy(model, opts);
-  if (base.adapterOf) throw new InvalidArtifactError(`${checkpoint}: its base ${model} is itself an adapter`);
+  const adapterBase = local.manifest?.adapter?.model;
+  if (adapterBase === undefined) return policy;
+  const base = await loadPolicy(adapterBase, opts);
+  if (base.adapterOf) throw new InvalidArtifactError(`${checkpoint}: its base ${adapterBase} is itself an adapter`);
   return { ...policy, adapterOf: { checkpoint: base.checkpoint, dir: base.dir } };
 }
 

@@ -16,6 +16,12 @@ export interface ScriptedModelServer {
   model: string;
   /** Every directory a `POST /v1/load_checkpoint` loaded, in order. */
   readonly loads: string[];
+  /** Every adapter name a `POST /v1/load_lora_adapter` loaded, in order. */
+  readonly adapterLoads: string[];
+  /** The adapters loaded now, by name. */
+  readonly adapters: ReadonlyMap<string, string>;
+  /** The `model` of every completion request answered, in order. */
+  readonly requestedModels: string[];
   /** Completion requests answered. */
   readonly requests: number;
   /** Goes down and comes back on the same port as a fresh process: initial weights, new fingerprint. */
@@ -29,7 +35,8 @@ export interface ScriptedModelServer {
 
 /**
  * A test double for the embedded model server (python/model_server.py) that speaks its protocol
- * (`/v1/models`, `/v1/chat/completions`, `/v1/load_checkpoint`, the per-process fingerprint) but
+ * (`/v1/models`, `/v1/chat/completions`, `/v1/load_checkpoint`, vLLM's runtime LoRA routes
+ * `/v1/load_lora_adapter` and `/v1/unload_lora_adapter`, the per-process fingerprint) but
  * answers from a script, so a whole-run test can decide which candidates are right and which tests
  * are valid. It returns no token ids: the trainer then tokenises the text with the chat template.
  */
@@ -41,10 +48,14 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
   let crashes = 0;
   let crashArmed: number | undefined;
   const loads: string[] = [];
+  const adapterLoads: string[] = [];
+  const requestedModels: string[] = [];
+  const adapters = new Map<string, string>();
   const fresh = () => {
     instance = randomBytes(4).toString('hex');
     path = opts.checkpoint;
     version = 0;
+    adapters.clear();
   };
   const fingerprint = () => `ckpt-${instance}-v${version}`;
 
@@ -58,7 +69,22 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
     };
     const route = `${req.method} ${req.url?.split('?')[0]}`;
     if (route === 'GET /v1/models') {
-      return reply(200, { object: 'list', data: [{ id: opts.model, object: 'model', root: path, checkpoint: { path, version, fingerprint: fingerprint() } }] });
+      const cards = [...adapters].map(([id, root]) => ({ id, object: 'model', root, parent: opts.model, checkpoint: { path: root, version, fingerprint: `${fingerprint()}-${id}` } }));
+      return reply(200, { object: 'list', data: [{ id: opts.model, object: 'model', root: path, checkpoint: { path, version, fingerprint: fingerprint() } }, ...cards] });
+    }
+    if (route === 'POST /v1/load_lora_adapter') {
+      const name = String(body.lora_name);
+      if (adapters.has(name)) return reply(400, { error: { message: `The lora adapter '${name}' has already been loaded.` } });
+      adapters.set(name, String(body.lora_path));
+      adapterLoads.push(name);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return void res.end(`Success: LoRA adapter '${name}' added successfully.`);
+    }
+    if (route === 'POST /v1/unload_lora_adapter') {
+      const name = String(body.lora_name);
+      if (!adapters.delete(name)) return reply(404, { error: { message: `The lora adapter '${name}' cannot be found.` } });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return void res.end(`Success: LoRA adapter '${name}' removed successfully.`);
     }
     if (route === 'POST /v1/load_checkpoint') {
       path = String(body.path);
@@ -74,8 +100,10 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
         req.socket.destroy();
         return void restart(downMs);
       }
-      if (body.model !== opts.model) return reply(404, { error: { message: `The model \`${String(body.model)}\` does not exist` } });
+      const adapter = adapters.has(String(body.model)) ? String(body.model) : undefined;
+      if (body.model !== opts.model && !adapter) return reply(404, { error: { message: `The model \`${String(body.model)}\` does not exist` } });
       requests += 1;
+      requestedModels.push(String(body.model));
       const messages = body.messages as ChatMessage[];
       const n = Number(body.n ?? 1);
       const seed = Number(body.seed ?? 0);
@@ -84,7 +112,7 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
         message: { role: 'assistant', content: opts.script(messages, seed, index) },
         finish_reason: 'stop',
       }));
-      return reply(200, { object: 'chat.completion', model: opts.model, system_fingerprint: fingerprint(), choices, usage: { prompt_tokens: 0, completion_tokens: 0 } });
+      return reply(200, { object: 'chat.completion', model: body.model, system_fingerprint: adapter ? `${fingerprint()}-${adapter}` : fingerprint(), choices, usage: { prompt_tokens: 0, completion_tokens: 0 } });
     }
     reply(404, { error: { message: `no route ${route}` } });
   }
@@ -112,6 +140,9 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
     baseUrl: `http://127.0.0.1:${port}/v1`,
     model: opts.model,
     loads,
+    adapterLoads,
+    adapters,
+    requestedModels,
     get requests() {
       return requests;
     },

@@ -66,7 +66,9 @@ const script: Script = (messages, seed, index) => {
   return table[(seed + index) % table.length]!;
 };
 
-function runConfig(runId: string, datasetPath: string, checkpoint: string, code: ScriptedModelServer, test: ScriptedModelServer): RunConfigInput {
+const lora = { rank: 4, alpha: 8, targetModules: ['q_proj', 'v_proj'] };
+
+function runConfig(runId: string, datasetPath: string, checkpoint: string, code: ScriptedModelServer, test: ScriptedModelServer, trainer: RunConfigInput['trainer'] = {}): RunConfigInput {
   const model = (server: ScriptedModelServer) => ({
     baseUrl: server.baseUrl,
     model: server.model,
@@ -79,7 +81,7 @@ function runConfig(runId: string, datasetPath: string, checkpoint: string, code:
     dataset: { uri: datasetPath },
     models: { code: model(code), test: model(test) },
     algorithm: { batchSize: 1, nCode: 2, nTest: 2, testsPerResponse: 2 },
-    trainer: { microBatchSize: 4 },
+    trainer: { microBatchSize: 4, ...trainer },
     timeouts: { heartbeatSeconds: 20 },
     iterations: 2,
     seed: 7,
@@ -210,6 +212,33 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     const book = await finalBook(runId);
     assert.ok(JSON.stringify(book).includes('clamp(-5, 0, 10) == 0'), `the test that broke the buggy candidate is in the book: ${JSON.stringify(book)}`);
     uninterrupted = { runId, book };
+  });
+
+  it('with LoRA trains an adapter per role on one shared server, and samples the next iteration from both adapters', async () => {
+    const runId = uniqueRunId('lora');
+    const served = await realpath(resolveCheckpointRef(checkpoint, parseWorkerEnv(process.env).modelsDir));
+    const shared = await startScriptedModelServer({ model: 'base', checkpoint: served, script });
+    const worker = await startWorkers();
+    try {
+      const progress = await (await start(runConfig(runId, datasetPath, checkpoint, shared, shared, { lora }))).result();
+      assert.equal(progress.completedIterations, 2);
+    } finally {
+      await stopWorkers(worker);
+      await shared.close();
+    }
+    for (const iteration of [0, 1]) {
+      const record = await getJson<IterationRecord>(store, keys.iterationRecord(runId, iteration));
+      for (const role of ['code', 'test'] as const) {
+        assert.equal(record?.metrics[`train.${role}.trained`], 1, `iteration ${iteration} trained ${role}`);
+        const manifest = await getJson<{ adapter?: { model: string }; files: { path: string }[] }>(store, `${keys.checkpoint(runId, role, iteration)}/manifest.json`);
+        assert.deepEqual(manifest?.adapter, { model: checkpoint }, 'an adapter on the run\'s initial model');
+        assert.ok(!manifest.files.some((f) => f.path === 'model.safetensors'), 'no full weights are stored');
+      }
+    }
+    assert.deepEqual(shared.loads, [], 'the base model is never reloaded');
+    assert.deepEqual([...shared.adapterLoads].sort(), [`code-${runId}-it0`, `test-${runId}-it0`]);
+    // Iteration 0 sampled from the base, iteration 1 from iteration 0's adapters.
+    assert.deepEqual([...new Set(shared.requestedModels)].sort(), ['base', `code-${runId}-it0`, `test-${runId}-it0`]);
   });
 
   it('completes through an S3 outage, a trainer crash, a model server restart and a worker kill -9, with every artifact written once and the same Mistake Book', async () => {
