@@ -9,7 +9,7 @@ import { keys, taskQueues } from '../workflows/contract.js';
 import type { IterationRecord, TrainingInput, TrainingProgress } from '../workflows/contract.js';
 import { getJson, openStore } from '../activities/storage/index.js';
 import { progressLine, summaryTable } from './progress.js';
-import { defaultReportPath, writeReport } from './report/index.js';
+import { defaultReportPath, readRolloutSamples, writeReport } from './report/index.js';
 
 /**
  * Starts the run's training workflow with the run ID as workflow ID, or attaches to it when it is
@@ -68,9 +68,9 @@ export async function followRun(client: Client, handle: WorkflowHandle<typeof co
   console.log(`\n${summaryTable(records)}\n`);
   if (records.length > 0) {
     // The run itself is done and stored; a report that cannot be written is no reason to fail it.
-    const report = await writeReport(defaultReportPath(config.runId), { runId: config.runId, storageUri: store.uri, records }).catch(
-      (err: Error) => `not written (${err.message})`,
-    );
+    const report = await readRolloutSamples(store, config.runId, records.map((r) => r.iteration))
+      .then((samples) => writeReport(defaultReportPath(config.runId), { runId: config.runId, storageUri: store.uri, records, samples }))
+      .catch((err: Error) => `not written (${err.message})`);
     console.log(`report: ${report}`);
   }
   console.log(`artifacts: ${store.uri}/${keys.run(config.runId)}/`);

@@ -1,6 +1,9 @@
 import type { IterationRecord, TrainingProgress } from '../workflows/contract.js';
 import { stages } from '../workflows/contract.js';
 import type { IterationProgress } from '../workflows/iteration.js';
+import { headline } from './report/headline.js';
+import { formatMetric } from './report/text.js';
+import type { Unit } from './report/text.js';
 
 /** One line describing where a run stands; a bar when the output is a terminal. */
 export function progressLine(run: TrainingProgress, iteration: IterationProgress | undefined, tty: boolean): string {
@@ -19,32 +22,27 @@ export function progressLine(run: TrainingProgress, iteration: IterationProgress
     .padStart(3)}% ${text}`;
 }
 
-/** The columns of the end-of-run summary: the metrics a user looks at first. */
-const columns: Array<[string, string, (v: number) => string]> = [
-  ['code reward', 'score.codeRewardMean', (v) => v.toFixed(3)],
-  ['test reward', 'score.testRewardMean', (v) => v.toFixed(3)],
-  ['valid tests', 'score.validTestRatio', percent],
-  ['attack rate', 'score.attackRate', percent],
-  ['invalid code', 'score.invalidCodeRate', percent],
-  ['book tests', 'updateMistakeBook.bookTests', (v) => String(v)],
-  ['loss code', 'train.code.loss', (v) => v.toFixed(4)],
-  ['loss test', 'train.test.loss', (v) => v.toFixed(4)],
-  ['tokens', 'generateCode.completionTokens', (v) => String(v)],
+/**
+ * The columns of the end-of-run summary: the report's headline metrics first (is it learning?),
+ * then invalid code and the test reward. Each header is two words on two lines, so that twelve
+ * columns fit in 120 characters.
+ */
+const columns: Array<{ metric: string; unit: Unit; header: [string, string] }> = [
+  ...headline.flatMap((chart) => chart.metrics.map(({ metric, unit, column }) => ({ metric, unit, header: column }))),
+  { metric: 'score.invalidCodeRate', unit: 'ratio', header: ['invalid', 'code'] },
+  { metric: 'score.testRewardMean', unit: 'number', header: ['test', 'reward'] },
 ];
 
-function percent(v: number): string {
-  return `${(v * 100).toFixed(1)}%`;
-}
-
 export function summaryTable(records: IterationRecord[]): string {
-  const header = ['iter', ...columns.map(([name]) => name), 'seconds'];
+  const headers = [['', 'iter'], ...columns.map((c) => c.header), ['', 'seconds']];
   const rows = records.map((r) => {
     const seconds = Object.entries(r.metrics)
       .filter(([k]) => k.startsWith('duration.'))
       .reduce((sum, [, ms]) => sum + ms / 1000, 0);
-    return [String(r.iteration), ...columns.map(([, key, fmt]) => (key in r.metrics ? fmt(r.metrics[key]!) : '-')), seconds.toFixed(0)];
+    const cells = columns.map(({ metric, unit }) => formatMetric(Object.hasOwn(r.metrics, metric) ? r.metrics[metric] : undefined, unit));
+    return [String(r.iteration), ...cells, seconds.toFixed(0)];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  const widths = headers.map((h, i) => Math.max(...h.map((word) => word.length), ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ').trimEnd();
+  return [line(headers.map((h) => h[0]!)), line(headers.map((h) => h[1]!)), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }

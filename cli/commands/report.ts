@@ -3,7 +3,7 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { readConfigFile } from '../config-file.js';
 import { parseCommandLine } from './exec.js';
-import { defaultReportPath, readIterationRecords, writeReport } from '../report/index.js';
+import { defaultReportPath, readIterationRecords, readRolloutSamples, writeReport } from '../report/index.js';
 import { parseRunConfig, runConfigSchema } from '../../config/run-config.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
 import { StorageConfigError, openStore } from '../../activities/storage/index.js';
@@ -14,12 +14,13 @@ import { keys } from '../../workflows/contract.js';
 const defaultStorageUri = 's3://code-a1';
 
 /**
- * Writes a run's iteration metrics as one self-contained HTML file (charts and a table) and
- * prints its absolute path. Storage comes from --storage, else the run config's storageUri, else
- * the local stack; S3 endpoint and credentials from the environment, as the workers take them.
+ * Writes a run's iteration metrics and sample rollouts of its last iterations as one
+ * self-contained HTML file (charts, samples and a table) and prints its absolute path. Storage
+ * comes from --storage, else the run config's storageUri, else the local stack; S3 endpoint and
+ * credentials from the environment, as the workers take them.
  */
 const report: Command = {
-  summary: 'report <runId> [--storage URI] [--config FILE] [--out PATH]: write an HTML report of a run\'s iteration metrics',
+  summary: 'report <runId> [--storage URI] [--config FILE] [--out PATH]: write an HTML report of a run\'s iteration metrics and sample rollouts',
   async run(argv) {
     const { values, positionals } = parseCommandLine(() =>
       parseArgs({
@@ -54,7 +55,8 @@ const report: Command = {
     }
     if (records.length === 0) throw new UsageError(`run ${runId} has no iteration records under ${store.uri}/${keys.iterationRecords(runId)}`);
 
-    console.log(await writeReport(values.out ?? defaultReportPath(runId), { runId, storageUri: store.uri, records }));
+    const samples = await readRolloutSamples(store, runId, records.map((r) => r.iteration));
+    console.log(await writeReport(values.out ?? defaultReportPath(runId), { runId, storageUri: store.uri, records, samples }));
     return 0;
   },
 };

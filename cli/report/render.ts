@@ -2,7 +2,10 @@ import type { IterationRecord } from '../../workflows/contract.js';
 import { lineChart } from './line-chart.js';
 import { groupMetrics } from './metric-groups.js';
 import type { MetricGroup } from './metric-groups.js';
-import { metricSeries } from './series.js';
+import { headlineSection } from './headline.js';
+import type { IterationSamples } from './samples.js';
+import { samplesSection } from './samples-html.js';
+import { latestValue, metricSeries } from './series.js';
 import { escapeHtml, formatValue } from './text.js';
 import { styles } from './styles.js';
 
@@ -12,15 +15,18 @@ export interface ReportInput {
   storageUri?: string;
   /** At least one; sorted here by iteration. */
   records: readonly IterationRecord[];
+  /** Sample rollouts of the last iterations (readRolloutSamples); no section without them. */
+  samples?: readonly IterationSamples[];
 }
 
 /**
- * The whole report as one HTML document: run summary, a chart per metric grouped by what it
- * measures, and a table of every value. It loads nothing: styles are inline, charts are inline
- * SVG, there is no script, and the Content-Security-Policy forbids any fetch, so the file opens
- * offline and stored strings cannot make it run code even if one slipped past escaping.
+ * The whole report as one HTML document: the headline charts (is it learning?), run summary,
+ * sample rollouts, a chart per metric grouped by what it measures, and a table of every value.
+ * It loads nothing: styles are inline, charts are inline SVG, there is no script, and the
+ * Content-Security-Policy forbids any fetch, so the file opens offline and stored strings
+ * (model output included) cannot make it run code even if one slipped past escaping.
  */
-export function renderReport({ runId, storageUri, records: unsorted }: ReportInput): string {
+export function renderReport({ runId, storageUri, records: unsorted, samples }: ReportInput): string {
   const records = [...unsorted].sort((a, b) => a.iteration - b.iteration);
   const groups = groupMetrics(records);
   const title = `Code-A1 run ${escapeHtml(runId)}`;
@@ -36,7 +42,9 @@ export function renderReport({ runId, storageUri, records: unsorted }: ReportInp
     '</head>',
     '<body>',
     `<h1>${title}</h1>`,
+    headlineSection(records),
     summary(records, groups, storageUri),
+    samples === undefined ? '' : samplesSection(samples, records.length),
     ...groups.map((group) => chartSection(records, group)),
     table(records, groups),
     '</body>',
@@ -57,14 +65,13 @@ function summary(records: readonly IterationRecord[], groups: MetricGroup[], sto
     ['Mistake Book', last ? code(last.mistakeBookKey) : '–'],
     ['Metrics', String(groups.reduce((n, g) => n + g.metrics.length, 0))],
   ];
-  return `<section id="summary"><dl>${rows.map(([term, value]) => `<dt>${term}</dt><dd>${value}</dd>`).join('')}</dl></section>`;
+  return `<section id="summary"><h2>Run</h2><dl>${rows.map(([term, value]) => `<dt>${term}</dt><dd>${value}</dd>`).join('')}</dl></section>`;
 }
 
 function chartSection(records: readonly IterationRecord[], group: MetricGroup): string {
   const figures = group.metrics.map((metric) => {
     const series = metricSeries(records, metric);
-    const latest = series.values.filter((v) => v !== undefined).pop();
-    return `<figure class="metric"><figcaption><span class="name">${escapeHtml(metric)}</span> <span class="latest">${formatValue(latest)}</span></figcaption>${lineChart(series)}</figure>`;
+    return `<figure class="metric"><figcaption><span class="name">${escapeHtml(metric)}</span> <span class="latest">${formatValue(latestValue(series))}</span></figcaption>${lineChart(series)}</figure>`;
   });
   return `<section class="group" id="group-${group.id}"><h2>${escapeHtml(group.title)}</h2><div class="charts">${figures.join('')}</div></section>`;
 }

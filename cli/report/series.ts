@@ -18,3 +18,8 @@ export function metricSeries(records: readonly IterationRecord[], metric: string
     }),
   };
 }
+
+/** The value of the last iteration that has one. */
+export function latestValue({ values }: MetricSeries): number | undefined {
+  return values.filter((v) => v !== undefined).pop();
+}

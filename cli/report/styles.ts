@@ -23,4 +23,22 @@ th, td { border: 1px solid #e3e6ec; padding: 2px 6px; text-align: right; white-s
 thead th:first-child { text-align: left; }
 tbody th { text-align: left; font-weight: normal; font-family: ui-monospace, monospace; }
 thead th { background: #f3f5f8; }
+figure.headline { margin: 0; padding: 6px; border: 1px solid #c9d3e6; border-radius: 4px; background: #fafbfd; }
+figure.headline figcaption .title { font-size: 13px; font-weight: 600; }
+.series-caption { font-size: 11px; display: flex; gap: 6px; max-width: 260px; margin-top: 4px; }
+.series-caption .latest { margin-left: auto; font-weight: 600; }
+.series-caption .label { font-weight: 600; }
+.note, .unavailable { color: #5a6375; font-size: 12px; }
+details.iteration { margin: 8px 0; border: 1px solid #e3e6ec; border-radius: 4px; padding: 4px 8px; }
+details.iteration > summary { font-weight: 600; }
+article.sample { margin: 8px 0 16px; }
+article.sample h3 { font-size: 13px; font-weight: normal; margin: 8px 0 4px; }
+pre { font: 12px/1.35 ui-monospace, monospace; background: #f6f7f9; border: 1px solid #e3e6ec; padding: 6px; margin: 4px 0;
+  white-space: pre-wrap; overflow-wrap: anywhere; max-height: 24em; overflow-y: auto; }
+pre.description { font-family: system-ui, sans-serif; background: #fff; }
+table.tests th, table.tests td { text-align: left; white-space: normal; vertical-align: top; }
+table.tests td:first-child { white-space: nowrap; color: #5a6375; }
+.ok { color: #1c7a3c; }
+.bad { color: #b3261e; }
+.muted { color: #8a93a3; }
 `;

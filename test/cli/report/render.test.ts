@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { groupMetrics, renderReport } from '../../../cli/report/index.js';
 import { lineChart } from '../../../cli/report/line-chart.js';
-import { escapeHtml, formatValue } from '../../../cli/report/text.js';
+import type { IterationSamples, RolloutSample } from '../../../cli/report/index.js';
+import { clip, escapeHtml, formatValue } from '../../../cli/report/text.js';
 import { hostileName, iterationRecord } from './fixtures.js';
 
 const points = (svg: string) => [...svg.matchAll(/<circle class="point" data-iteration="(\d+)" data-value="([^"]*)" cx="([^"]+)" cy="([^"]+)"/g)];
@@ -108,6 +109,81 @@ describe('report page', () => {
   });
 });
 
+describe('report headline and samples', () => {
+  const records = [0, 1, 2].map((i) => iterationRecord('demo', i, { 'score.codeRewardMean': i / 4, 'train.code.kl': 0.001 * i, 'score.validTestRatio': 0.5 }));
+  const hostileCode = '</pre><script>alert(1)</script>';
+  const sample: RolloutSample = {
+    questionId: 'q<1>',
+    description: 'Return <b>x</b>.',
+    candidateIndex: 1,
+    candidates: 8,
+    validCode: true,
+    code: hostileCode,
+    reward: 0.375,
+    responses: [
+      {
+        reward: 0.5,
+        tests: [
+          { test: 'assert f(1) == 1', valid: true, passed: true },
+          { test: 'assert f("<img src=x onerror=alert(2)>") == 2', valid: true, passed: false },
+          { test: 'assert f(3) == 4', valid: false, passed: null },
+        ],
+      },
+    ],
+  };
+  const samples: IterationSamples[] = [
+    { iteration: 1, unavailable: 'runs/demo/iter-1/scores.json is <missing>' },
+    { iteration: 2, samples: [sample] },
+  ];
+  const html = renderReport({ runId: 'demo', records, samples });
+  const sectionIds = [...html.matchAll(/<section[^>]* id="([^"]+)"/g)].map((m) => m[1]);
+
+  it('opens with the headline charts, titled for a reader, before the run summary, the samples and the metric groups', () => {
+    assert.deepEqual(sectionIds, ['headline', 'summary', 'samples', 'group-rewards', 'group-tests', 'group-trainer', 'all-metrics']);
+    const headline = html.slice(html.indexOf('id="headline"'), html.indexOf('id="summary"'));
+    const titles = [...headline.matchAll(/<span class="title">([^<]*)<\/span>/g)].map((m) => m[1]);
+    assert.deepEqual(titles, ['Code reward (mean)', 'Valid generated tests', 'Attack rate', 'Mistake Book tests', 'Loss / KL (Code LLM)', 'Loss / KL (Test LLM)']);
+    assert.match(headline, /<code>score.codeRewardMean<\/code> <span class="latest">0.5<\/span>/);
+    assert.match(headline, /<code>score.validTestRatio<\/code> <span class="latest">50.0%<\/span>/);
+    assert.match(headline, /<span class="label">KL<\/span> <code>train.code.kl<\/code> <span class="latest">0.002<\/span>/);
+    assert.match(headline, /<svg class="chart" data-metric="score.attackRate"(?:(?!<\/svg>).)*>no values</, 'a headline metric no iteration recorded says so');
+  });
+
+  it('shows model output and problem text as escaped text, never as markup', () => {
+    assert.doesNotMatch(html, /<script|<img|<b>/i);
+    assert.ok(html.includes(`<pre class="code">${escapeHtml(hostileCode)}</pre>`));
+    assert.match(html, /<pre class="description">Return &lt;b&gt;x&lt;\/b&gt;.<\/pre>/);
+    assert.match(html, /<code>q&lt;1&gt;<\/code> · candidate 2 of 8 · valid code · code reward 0.375/);
+    assert.match(html, /<td><code>assert f\(&quot;&lt;img src=x onerror=alert\(2\)&gt;&quot;\) == 2<\/code><\/td><td class="ok">valid<\/td><td class="bad">failed<\/td>/);
+  });
+
+  it('gives each test its verdict on the reference and on the candidate, under the response that wrote it', () => {
+    const rows = [...html.matchAll(/<tr><td>([^<]*)<\/td><td><code>[^<]*<\/code><\/td><td class="\w+">(\w+)<\/td><td class="\w+">([\w ]+)<\/td><\/tr>/g)].map((m) => m.slice(1));
+    assert.deepEqual(rows, [
+      ['response 1 · test reward 0.5', 'valid', 'passed'],
+      ['', 'valid', 'failed'],
+      ['', 'invalid', 'not run'],
+    ]);
+  });
+
+  it('says "not available" with the reason for an iteration whose artifacts could not be read, latest iteration first and open', () => {
+    assert.match(html, /<details class="iteration" data-iteration="2" open><summary>Iteration 2<\/summary>.*<details class="iteration" data-iteration="1"><summary>Iteration 1 · not available<\/summary><p class="unavailable">Samples not available: runs\/demo\/iter-1\/scores.json is &lt;missing&gt;<\/p>/);
+  });
+
+  it('notes which iterations are sampled, and clips long code and long test lists', () => {
+    const long: RolloutSample = { ...sample, code: 'x'.repeat(10_000), responses: [{ reward: 0, tests: Array.from({ length: 30 }, (_, i) => ({ test: `assert f(${i}) == ${i}`, valid: true, passed: true })) }] };
+    const page = renderReport({ runId: 'demo', records: Array.from({ length: 12 }, (_, i) => iterationRecord('demo', i, {})), samples: [{ iteration: 11, samples: [long] }] });
+    assert.match(page, /The last 1 of 12 iterations/);
+    assert.match(page, /<pre class="code">x{4000}… \[6000 more characters\]<\/pre>/);
+    assert.equal([...page.matchAll(/<td class="ok">passed<\/td>/g)].length, 24);
+    assert.match(page, /6 more generated tests not shown/);
+  });
+
+  it('has no samples section when no samples were read', () => {
+    assert.doesNotMatch(renderReport({ runId: 'demo', records }), /id="samples"/);
+  });
+});
+
 describe('report text', () => {
   it('escapes every character that could end a text node or an attribute, and nothing is lost', () => {
     const unescape = (s: string) => s.replace(/&(lt|gt|quot|#39|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', '#39': "'", amp: '&' })[e]!);
@@ -118,6 +194,13 @@ describe('report text', () => {
         assert.equal(unescape(escaped), s);
       }),
     );
+  });
+
+  it('clips long text without splitting a character and shows control characters as a replacement', () => {
+    assert.equal(clip('abc', 3), 'abc');
+    assert.equal(clip('abcdef', 3), 'abc… [3 more characters]');
+    assert.equal(clip('ab😀cd', 3), 'ab… [4 more characters]');
+    assert.equal(clip('a\u0000b\u001bc\n\td', 10), 'a\uFFFDb\uFFFDc\n\td');
   });
 
   it('formats integers as they are and other numbers to four significant digits', () => {

@@ -11,7 +11,10 @@ import type { Browser } from 'playwright-core';
 import { openStore, putJson } from '../../../activities/storage/index.js';
 import { keys } from '../../../workflows/contract.js';
 import { rawConfig, tempDir, uniqueRunId } from '../../support/config.js';
-import { hostileName, iterationRecord } from './fixtures.js';
+import type { ScoresRecord } from '../../../activities/scoring/index.js';
+import { headline } from '../../../cli/report/index.js';
+import { formatValue } from '../../../cli/report/text.js';
+import { hostileName, iterationRecord, writeIterationArtifacts } from './fixtures.js';
 
 /** Debian's chromium package, installed by infra/install-browser.sh (called from infra/test.sh). */
 const chromiumPath = '/usr/bin/chromium';
@@ -20,6 +23,10 @@ const dir = await tempDir('code-a1-report-');
 const storageUri = `file://${join(dir, 'store')}`;
 const runId = uniqueRunId('report');
 const hostileCheckpoint = '"><script>alert(2)</script>';
+// Model output that would end the <pre> and run script, or load an image, if it were not escaped.
+const hostileCode = 'def f(x):\n    return x  # </pre><script>alert(3)</script>';
+const hostileTest = 'assert f("<img src=x onerror=alert(4)>") == 1';
+let scores: ScoresRecord;
 
 // Three iterations as recordIteration writes them, with what real runs have: a metric only some
 // iterations record (evaluation every K), a NaN (stored as null), a name no group knows.
@@ -60,6 +67,9 @@ const expected: Array<{ metric: string; group: string; iterations: number[]; row
 
 /** What the test reads off the rendered page. */
 interface PageContents {
+  sections: string[];
+  headlineTitles: string[];
+  samples: Array<{ iteration: string; open: boolean; code: Array<{ text: string; visible: boolean }>; tests: string[][]; unavailable: string | null }>;
   charts: Array<{ metric: string; group: string; rendered: boolean; lineLength: number; points: Array<{ iteration: number; x: number; y: number; visible: boolean }> }>;
   header: string[];
   rows: string[][];
@@ -71,6 +81,15 @@ interface PageContents {
 // Evaluated in the page as source text: the project type-checks without DOM types, and tsx would
 // wrap named functions in a helper the page does not have.
 const inspectPage = `(() => ({
+  sections: [...document.querySelectorAll('body > section')].map((s) => s.id),
+  headlineTitles: [...document.querySelectorAll('figure.headline .title')].map((t) => t.textContent),
+  samples: [...document.querySelectorAll('details.iteration')].map((d) => ({
+    iteration: d.getAttribute('data-iteration'),
+    open: d.open,
+    code: [...d.querySelectorAll('pre.code')].map((p) => ({ text: p.textContent, visible: p.getBoundingClientRect().height > 0 })),
+    tests: [...d.querySelectorAll('table.tests tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent)),
+    unavailable: d.querySelector('.unavailable') ? d.querySelector('.unavailable').textContent : null,
+  })),
   charts: [...document.querySelectorAll('svg.chart')].map((svg) => {
     const box = svg.getBoundingClientRect();
     const line = svg.querySelector('path.line');
@@ -117,6 +136,14 @@ before(async () => {
     const record = iterationRecord(runId, i, m);
     await putJson(store, keys.iterationRecord(runId, i), i === 2 ? { ...record, checkpoints: { ...record.checkpoints, code: hostileCheckpoint } } : record);
   }
+  // Rollouts for the last iteration only: the others' samples are not available.
+  scores = await writeIterationArtifacts(store, runId, 2, [
+    {
+      questionId: 'q0',
+      description: 'Return x <unchanged>.',
+      candidates: [{ code: hostileCode, valid: true, responses: [[{ test: hostileTest, valid: true, passed: true }, { test: 'assert f(', valid: false }]] }],
+    },
+  ]);
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -130,7 +157,7 @@ describe('code-a1 report', () => {
     assert.match(await readFile(stdout.trim(), 'utf8'), /^<!doctype html>/);
   });
 
-  it('renders in a headless browser with a chart point per recorded value, the full table, stored strings as text, and no requests', async () => {
+  it('renders in a headless browser: headline first, a chart point per recorded value, samples and stored strings as text, the full table, no requests', async () => {
     const out = join(dir, 'out', 'report.html');
     const { code, stdout } = await codeA1(['report', runId, '--storage', storageUri, '--out', out]);
     assert.equal(code, 0);
@@ -163,13 +190,37 @@ describe('code-a1 report', () => {
         Metrics: String(expected.length),
       });
 
+      assert.equal(seen.sections[0], 'headline', 'the headline comes first');
+      assert.deepEqual(seen.headlineTitles, headline.map((h) => h.title));
+      const headlineMetrics = headline.flatMap((h) => h.metrics.map((m) => m.metric));
       assert.deepEqual(
         seen.charts.map((c) => [c.metric, c.group]).sort(),
-        expected.map((e) => [e.metric, `group-${e.group}`]).sort(),
+        [...headlineMetrics.map((m) => [m, 'headline']), ...expected.map((e) => [e.metric, `group-${e.group}`])].sort(),
       );
+      for (const metric of headlineMetrics) {
+        const chart = seen.charts.find((c) => c.metric === metric && c.group === 'headline')!;
+        const points = chart.points.map((p) => p.iteration);
+        assert.deepEqual(points, expected.find((e) => e.metric === metric)?.iterations ?? [], `${metric}: headline chart points`);
+        assert.ok(chart.rendered && chart.points.every((p) => p.visible), `${metric}: headline chart drawn, points inside`);
+      }
+
+      assert.deepEqual(
+        seen.samples.map(({ iteration, open, unavailable }) => [iteration, open, unavailable]),
+        [
+          ['2', true, null],
+          ['1', false, `Samples not available: runs/${runId}/iter-1/execution/manifest.json is missing`],
+          ['0', false, `Samples not available: runs/${runId}/iter-0/execution/manifest.json is missing`],
+        ],
+      );
+      assert.deepEqual(seen.samples[0]!.code, [{ text: hostileCode, visible: true }], 'model code shows as text');
+      assert.deepEqual(seen.samples[0]!.tests, [
+        [`response 1 · test reward ${formatValue(scores.problems[0]!.candidates[0]!.responses[0]!.rewardB)}`, hostileTest, 'valid', 'passed'],
+        ['', 'assert f(', 'invalid', 'not run'],
+      ]);
+
       assert.ok(seen.captions.includes(hostileName));
       for (const e of expected) {
-        const chart = seen.charts.find((c) => c.metric === e.metric)!;
+        const chart = seen.charts.find((c) => c.metric === e.metric && c.group === `group-${e.group}`)!;
         assert.ok(chart.rendered, `${e.metric}: chart has a size`);
         assert.deepEqual(chart.points.map((p) => p.iteration), e.iterations, `${e.metric}: one point per recorded iteration`);
         assert.ok(chart.points.every((p) => p.visible), `${e.metric}: every point lies inside its chart`);
