@@ -60,6 +60,37 @@ export async function startDetached(spec: ServiceSpec): Promise<number> {
   }
 }
 
+/**
+ * Starts the service unless its pid file names a live process, which is kept (so a second
+ * `stack up` finds the stack's own servers running), then waits until `ready` answers. A port that
+ * something else holds is refused: a foreign server there would answer the probe for ours, which
+ * dies failing to bind. A server that exits while starting fails this at once, with its log's end.
+ */
+export async function ensureService(spec: ServiceSpec, port: number, ready: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  let pid = await readPid(spec.pidFile);
+  if (!pid) {
+    if (await portInUse(port)) {
+      throw new Error(`port ${port} is in use by something other than this ${spec.name} server (${spec.pidFile} names no live process): stop it or choose another port`);
+    }
+    pid = await startDetached(spec);
+  }
+  const started = pid;
+  try {
+    await waitUntil(`${spec.name} (pid ${started}) on port ${port}`, ready, timeoutMs, () => isAlive(started));
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; end of ${spec.logFile}:\n${await logTail(spec.logFile)}`, { cause: err });
+  }
+  return pid;
+}
+
+export async function logTail(logFile: string, lines = 20): Promise<string> {
+  try {
+    return (await readFile(logFile, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
 /** SIGTERM the service's process group, SIGKILL after `graceMs`; removes the pid file. */
 export async function stopService(pidFile: string, graceMs = 10_000): Promise<boolean> {
   const pid = await readPid(pidFile);
@@ -87,11 +118,15 @@ export async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
   if (isAlive(pid)) signal('SIGKILL');
 }
 
-/** Polls `probe` until it resolves true or `timeoutMs` passes; the last error explains a failure. */
-export async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+/**
+ * Polls `probe` until it resolves true or `timeoutMs` passes; the last error explains a failure.
+ * With `alive`, stops as soon as it returns false (the server being waited for has exited).
+ */
+export async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number, alive?: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
+    if (alive && !alive()) throw new Error(`${what}: the process exited before it was ready`, { cause: lastError });
     try {
       if (await probe()) return;
     } catch (err) {

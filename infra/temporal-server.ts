@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { Connection } from '@temporalio/client';
 import type { ServiceSpec } from './process.js';
-import { startDetached, stopService, waitUntil } from './process.js';
+import { ensureService, stopService } from './process.js';
 
 export interface TemporalServerOptions {
   /** Directory holding the SQLite database, pid file and log. */
@@ -46,26 +46,20 @@ function spec(binary: string, opts: TemporalServerOptions): ServiceSpec {
 }
 
 /** Starts the dev server (or finds it running) and returns once its namespace answers. */
-export async function startTemporal(binary: string, opts: TemporalServerOptions): Promise<number> {
-  const pid = await startDetached(spec(binary, opts));
-  await waitForTemporal(temporalAddress(opts), opts.namespaces[0] ?? 'default');
-  return pid;
+export function startTemporal(binary: string, opts: TemporalServerOptions): Promise<number> {
+  const address = temporalAddress(opts);
+  const namespace = opts.namespaces[0] ?? 'default';
+  return ensureService(spec(binary, opts), opts.port, () => namespaceAnswers(address, namespace), 60_000);
 }
 
-export async function waitForTemporal(address: string, namespace: string, timeoutMs = 60_000): Promise<void> {
-  await waitUntil(
-    `Temporal at ${address}`,
-    async () => {
-      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
-      try {
-        await connection.workflowService.describeNamespace({ namespace });
-        return true;
-      } finally {
-        await connection.close();
-      }
-    },
-    timeoutMs,
-  );
+async function namespaceAnswers(address: string, namespace: string): Promise<boolean> {
+  const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+  try {
+    await connection.workflowService.describeNamespace({ namespace });
+    return true;
+  } finally {
+    await connection.close();
+  }
 }
 
 export function stopTemporal(opts: Pick<TemporalServerOptions, 'stateDir'>): Promise<boolean> {

@@ -51,7 +51,7 @@ export function flatRow(id: string, overrides: Record<string, unknown> = {}): Re
 }
 
 /**
- * The local S3 server the tests use (gofakes3, bucket code-a1-test). Absent configuration fails
+ * The local S3 server the tests use (versitygw, bucket code-a1-test). Absent configuration fails
  * the test: a skipped S3 case would let the S3 path rot unnoticed.
  */
 export const s3Bucket = 'code-a1-test';

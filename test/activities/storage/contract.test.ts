@@ -1,16 +1,22 @@
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import type { ObjectStore } from '../../../activities/storage/index.js';
 import { StorageConfigError, openStore, putJsonOnce } from '../../../activities/storage/index.js';
 import { tempDir } from '../../support/config.js';
-import { testS3Connection, testS3Store } from '../../support/s3.js';
+import type { PrivateS3 } from '../../support/s3.js';
+import { privateS3, testBucket } from '../../support/s3.js';
 
-/** The same contract, run against every backend the project ships. */
+let s3: PrivateS3;
+before(async () => (s3 = await privateS3()));
+after(() => s3.stop());
+
+/** The same contract, run against every backend the project ships (S3: the stack's versitygw). */
 const backends: Record<string, () => Promise<ObjectStore>> = {
   'file://': async () => openStore(`file://${await tempDir()}`),
-  's3://': async () => testS3Store(),
+  's3://': async () => openStore(`s3://${testBucket}/t-${randomUUID()}`, s3.connection),
 };
 
 for (const [name, open] of Object.entries(backends)) {
@@ -86,7 +92,7 @@ describe('openStore', () => {
   });
 
   it('fails with a non-retryable storage error for a bucket that does not exist', async () => {
-    const store = openStore('s3://no-such-bucket-code-a1/x', testS3Connection());
+    const store = openStore('s3://no-such-bucket-code-a1/x', s3.connection);
     await assert.rejects(store.put('k', 'v'), StorageConfigError);
   });
 });
