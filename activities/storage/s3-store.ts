@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -14,6 +14,8 @@ import {
 } from '@aws-sdk/client-s3';
 import type { ObjectStore } from './object-store.js';
 import { StorageConfigError, assertKey, toBytes } from './object-store.js';
+import type { UploadOptions } from './s3-upload.js';
+import { defaultUploadOptions, uploadFile } from './s3-upload.js';
 
 /** How workers reach an S3-protocol endpoint. Read from the worker's environment, never from run config. */
 export interface S3Connection {
@@ -44,13 +46,29 @@ function statusOf(err: unknown): number | undefined {
   return err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
 }
 
-function classify(err: unknown, what: string): unknown {
+/** Why retrying cannot fix `err`, or undefined when it might. */
+function permanentReason(err: unknown): string | undefined {
   const status = statusOf(err);
   const name = (err as Error | undefined)?.name;
-  if (name === 'NoSuchBucket' || status === 403 || name === 'AccessDenied' || name === 'InvalidAccessKeyId') {
-    return new StorageConfigError(`${what}: ${name ?? status}`, { cause: err });
+  if (name === 'EntityTooLarge' || status === 413 || /too large/i.test((err as Error | undefined)?.message ?? '')) {
+    return `${name ?? status}: the server refuses an object this large`;
   }
-  return err;
+  if (name === 'NoSuchBucket') return 'NoSuchBucket: the bucket does not exist';
+  // versitygw answers an unknown access key with 404 XAdminUserNotFound rather than 403.
+  if (status === 403 || name === 'AccessDenied' || name === 'InvalidAccessKeyId' || name === 'XAdminUserNotFound') {
+    return `${name ?? status}: access denied, check the S3 credentials`;
+  }
+  return undefined;
+}
+
+/** Errors retrying cannot fix become StorageConfigError (non-retryable); the rest stay as they are. */
+function classify(err: unknown, what: string): unknown {
+  const reason = permanentReason(err);
+  return reason ? new StorageConfigError(`${what}: ${reason}`, { cause: err }) : err;
+}
+
+export interface S3StoreOptions {
+  upload: UploadOptions;
 }
 
 export class S3Store implements ObjectStore {
@@ -60,6 +78,7 @@ export class S3Store implements ObjectStore {
     private readonly client: S3Client,
     private readonly bucket: string,
     private readonly prefix: string,
+    private readonly options: S3StoreOptions = { upload: defaultUploadOptions },
   ) {
     this.uri = `s3://${bucket}${prefix ? `/${prefix}` : ''}`;
   }
@@ -82,10 +101,8 @@ export class S3Store implements ObjectStore {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
       return out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
     } catch (err) {
-      if ((err as Error).name === 'NoSuchKey' || statusOf(err) === 404) {
-        if ((err as Error).name === 'NoSuchBucket') throw classify(err, `get ${key} in ${this.uri}`);
-        return undefined;
-      }
+      // Only NoSuchKey means "no object": other 404s (no bucket, unknown access key) are failures.
+      if ((err as Error).name === 'NoSuchKey') return undefined;
       throw classify(err, `get ${key} in ${this.uri}`);
     }
   }
@@ -147,15 +164,8 @@ export class S3Store implements ObjectStore {
 
   async putFile(key: string, path: string): Promise<void> {
     const { size } = await stat(path);
-    await this.send(`put ${key}`, () =>
-      this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.key(key),
-          Body: createReadStream(path),
-          ContentLength: size,
-        }),
-      ),
+    await this.send(`upload of ${key} (${size} bytes)`, () =>
+      uploadFile(this.client, { bucket: this.bucket, key: this.key(key), path, size }, this.options.upload),
     );
   }
 
