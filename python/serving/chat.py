@@ -1,0 +1,197 @@
+"""/v1/chat/completions: parsing and checking a request, and writing the response."""
+import hashlib
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import torch
+
+from .adapters import Adapter
+from .config import ApiError, ServerConfig
+from .engine import Engine
+
+
+@dataclass
+class Completion:
+    """One /v1/chat/completions request on its way through the scheduler."""
+
+    model: str  # the name the request asked for: the base model's or an adapter's
+    adapter_name: str | None  # None: the base model without any adapter
+    messages: list[dict]
+    prompt_ids: list[int]
+    tokenizer: object  # the tokenizer prompt_ids were made with
+    n: int
+    temperature: float
+    top_p: float
+    max_tokens: int | None  # None: up to the model's context length
+    stop: list[str]
+    seed: int | None
+    return_token_ids: bool
+    sequences: list["Sequence"] = field(default_factory=list)
+    engine: Engine | None = None  # the engine that decoded it (set by the scheduler)
+    adapter: Adapter | None = None  # the adapter on that engine that decoded it (set by the scheduler)
+    error: ApiError | None = None
+    remaining: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def finish_sequence(self) -> None:
+        self.remaining -= 1  # only the scheduler thread calls this
+        if self.remaining == 0:
+            self.done.set()
+
+    def fail(self, error: ApiError) -> None:
+        self.error = error
+        self.done.set()
+
+
+@dataclass
+class Sequence:
+    completion: Completion
+    index: int  # choice index
+    generator: torch.Generator
+    token_ids: list[int] = field(default_factory=list)
+    text: str = ""
+    finish_reason: str | None = None
+
+
+def choice_seed(seed: int, index: int) -> int:
+    """A 63-bit seed for choice `index` of a request seeded with `seed`. Hashing keeps (s, i) and
+    (s + 1, i - 1) apart, so callers can number requests with consecutive seeds."""
+    digest = hashlib.blake2b(f"{seed}/{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def message_text(content, index: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+        if all(isinstance(p.get("text"), str) for p in content):
+            return "".join(p["text"] for p in content)
+    raise ApiError(400, f"messages[{index}].content must be a string or a list of text parts", param="messages")
+
+
+def render_prompt(engine: Engine, messages: list[dict]) -> list[int]:
+    with engine.tokenizer_lock:
+        try:
+            text = engine.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        except Exception as e:  # templates may reject e.g. roles that do not alternate
+            raise ApiError(400, f"the chat template rejected the messages: {e}", param="messages") from e
+        # The template already writes the special tokens (e.g. <|im_start|>); do not add a BOS twice.
+        return engine.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def number(body: dict, name: str, default: float, lo: float, hi: float, lo_open: bool = False) -> float:
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ApiError(400, f"{name} must be a finite number", param=name)
+    if value < lo or value > hi or (lo_open and value == lo):
+        raise ApiError(400, f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}]", param=name)
+    return float(value)
+
+
+def integer(body: dict, name: str, lo: int, hi: int | None = None) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(400, f"{name} must be an integer", param=name)
+    if value < lo or (hi is not None and value > hi):
+        raise ApiError(400, f"{name} must be between {lo} and {hi}" if hi else f"{name} must be >= {lo}", param=name)
+    return value
+
+
+def parse_chat_request(body, cfg: ServerConfig, engine: Engine) -> Completion:
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    model = body.get("model", cfg.model_name)  # lenient like vLLM: a missing model means the base
+    if model != cfg.model_name and (not isinstance(model, str) or engine.adapters.get(model) is None):
+        raise ApiError(404, f"The model `{model}` does not exist; this server serves `{cfg.model_name}`"
+                       f"{''.join(f', `{name}`' for name in engine.adapters.by_name)}",
+                       code="model_not_found", param="model")
+    if body.get("stream"):
+        raise ApiError(400, "stream is not supported by the embedded server", param="stream")
+    if body.get("logprobs"):
+        raise ApiError(400, "logprobs is not supported by the embedded server", param="logprobs")
+    # Silently ignoring these would sample from a different distribution than the caller asked for.
+    for name in ("presence_penalty", "frequency_penalty"):
+        if body.get(name) not in (None, 0, 0.0):
+            raise ApiError(400, f"{name} is not supported by the embedded server", param=name)
+    if body.get("logit_bias"):
+        raise ApiError(400, "logit_bias is not supported by the embedded server", param="logit_bias")
+
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise ApiError(400, "messages must be a non-empty list", param="messages")
+    messages = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
+            raise ApiError(400, f"messages[{i}] needs a role of system, user or assistant", param="messages")
+        messages.append({"role": m["role"], "content": message_text(m.get("content"), i)})
+
+    stop = body.get("stop")
+    stop = [] if stop is None else [stop] if isinstance(stop, str) else stop
+    if not isinstance(stop, list) or len(stop) > 16 or not all(isinstance(s, str) and s for s in stop):
+        raise ApiError(400, "stop must be a non-empty string or a list of up to 16 of them", param="stop")
+    return_token_ids = body.get("return_token_ids", True)
+    if not isinstance(return_token_ids, bool):
+        raise ApiError(400, "return_token_ids must be a boolean", param="return_token_ids")
+
+    max_tokens = integer(body, "max_tokens", 1)
+    if max_tokens is None:
+        max_tokens = integer(body, "max_completion_tokens", 1)
+    seed = integer(body, "seed", -(2**63))
+    completion = Completion(
+        model=model,
+        adapter_name=None if model == cfg.model_name else model,
+        messages=messages,
+        prompt_ids=render_prompt(engine, messages),
+        tokenizer=engine.tokenizer,
+        n=integer(body, "n", 1, cfg.max_n) or 1,
+        temperature=number(body, "temperature", 1.0, 0.0, 2.0),
+        top_p=number(body, "top_p", 1.0, 0.0, 1.0, lo_open=True),
+        max_tokens=max_tokens,
+        stop=stop,
+        seed=seed,
+        return_token_ids=return_token_ids,
+    )
+    check_context(completion, engine)
+    return completion
+
+
+def check_context(c: Completion, engine: Engine) -> None:
+    need = len(c.prompt_ids) + (c.max_tokens or 1)
+    if need > engine.max_model_len:
+        raise ApiError(400, f"This model's maximum context length is {engine.max_model_len} tokens; the "
+                       f"prompt has {len(c.prompt_ids)} and max_tokens asks for {c.max_tokens}",
+                       code="context_length_exceeded", param="messages")
+
+
+def response_body(c: Completion) -> dict:
+    choices = []
+    for s in c.sequences:
+        choice = {"index": s.index, "message": {"role": "assistant", "content": s.text},
+                  "logprobs": None, "finish_reason": s.finish_reason}
+        if c.return_token_ids:
+            choice["token_ids"] = s.token_ids
+        choices.append(choice)
+    completion_tokens = sum(len(s.token_ids) for s in c.sequences)
+    body = {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": c.model,
+        # exactly which weights answered: the base checkpoint's load, or the adapter's load on it
+        "system_fingerprint": (c.adapter or c.engine).fingerprint,
+        "choices": choices,
+        "usage": {"prompt_tokens": len(c.prompt_ids), "completion_tokens": completion_tokens,
+                  "total_tokens": len(c.prompt_ids) + completion_tokens},
+    }
+    if c.return_token_ids:
+        body["prompt_token_ids"] = c.prompt_ids
+    return body
+
+

@@ -1,0 +1,29 @@
+"""The server's settings and the one error type every layer raises."""
+from dataclasses import dataclass
+
+
+@dataclass
+class ServerConfig:
+    checkpoint: str  # Hugging Face checkpoint directory (config, tokenizer with chat template, weights)
+    model_name: str = "smollm2-135m-instruct"  # the base model's name in requests and /v1/models
+    host: str = "127.0.0.1"  # loopback: the server has no authentication
+    port: int = 8000  # 0 picks a free port (logged on start)
+    max_batch: int = 16  # sequences decoded together (measured: README, "Embedded model server")
+    batch_wait_ms: float = 5.0  # how long the first queued sequence waits for company
+    max_n: int = 128  # largest n per request
+    max_loras: int = 4  # LoRA adapters loaded at once (vLLM's --max-loras, same default)
+    dtype: str = "auto"  # auto: bfloat16 on CUDA and on CPUs with bf16 instructions, else float32
+    threads: int = 0  # torch intra-op threads; 0 = all cores (HTTP threads mostly sleep)
+    max_body_bytes: int = 16 << 20
+
+
+class ApiError(Exception):
+    """An error answered to the client in OpenAI's shape: {"error": {message, type, param, code}}."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+
+    def body(self) -> dict:
+        kind = "invalid_request_error" if self.status < 500 else "server_error"
+        return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}

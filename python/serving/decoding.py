@@ -1,0 +1,113 @@
+"""Sampling and the batch decoder: one prefill and a token-by-token loop over a shared KV cache."""
+import torch
+from transformers import DynamicCache
+
+from .chat import Sequence
+from .engine import Engine
+
+
+def sample_tokens(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor,
+                  uniform: torch.Tensor) -> torch.Tensor:
+    """Next token per row from float32 logits [B, V], each row with its own temperature, top_p and
+    uniform number in [0, 1). Temperature 0 is greedy.
+
+    1. probs = softmax(logits / temperature)
+    2. nucleus (only if some row asks): sort descending and drop every token whose preceding mass
+       already reaches top_p; the most likely token always stays
+    3. inverse CDF: the first token whose cumulative mass exceeds uniform * total mass"""
+    probs = torch.softmax(logits / temperature.clamp(min=1e-5)[:, None], dim=-1)
+    order = None
+    if bool((top_p < 1.0).any()):
+        probs, order = probs.sort(dim=-1, descending=True)
+        probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= top_p[:, None], 0.0)
+    cdf = probs.cumsum(dim=-1)
+    target = (uniform * cdf[:, -1])[:, None]
+    index = torch.searchsorted(cdf, target, right=True).clamp(max=logits.shape[-1] - 1)
+    sampled = (order.gather(-1, index) if order is not None else index)[:, 0]
+    return torch.where(temperature <= 0, logits.argmax(dim=-1), sampled)
+
+
+def decode(engine: Engine, token_ids: list[int]) -> str:
+    with engine.tokenizer_lock:
+        return engine.tokenizer.decode(token_ids, skip_special_tokens=True)
+
+
+def finish_reason_after(engine: Engine, s: Sequence) -> str | None:
+    """Appends nothing; decides whether s stops after its latest token, and sets s.text."""
+    c = s.completion
+    if s.token_ids[-1] in engine.eos_ids:
+        s.text = decode(engine, s.token_ids)
+        return "stop"
+    if c.stop:
+        # Whole-text decode each step: simple and exact across token boundaries; costs ~O(n^2) in
+        # characters, negligible next to the model's step time at these lengths.
+        text = decode(engine, s.token_ids)
+        hits = [text.find(stop) for stop in c.stop if stop in text]
+        if hits:
+            s.text = text[: min(hits)]
+            return "stop"
+    limit = c.max_tokens or engine.max_model_len - len(c.prompt_ids)
+    if len(s.token_ids) >= limit:
+        s.text = decode(engine, s.token_ids)
+        return "length"
+    return None
+
+
+@torch.inference_mode()
+def decode_batch(engine: Engine, seqs: list[Sequence]) -> int:
+    """Decodes seqs to completion together, each row with its request's adapter (or none); returns
+    the number of tokens generated. The caller holds engine.lock."""
+    engine.adapters.select([s.completion.adapter for s in seqs])
+    try:
+        return decode_rows(engine, seqs)
+    finally:
+        engine.adapters.select([])
+
+
+def decode_rows(engine: Engine, seqs: list[Sequence]) -> int:
+    device, model = engine.device, engine.model
+    prompts = [s.completion.prompt_ids for s in seqs]
+    width = max(len(p) for p in prompts)
+    pad = next(iter(engine.eos_ids))  # any valid id: padded positions are masked out
+    input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, p in enumerate(prompts):  # left padding: every row's next token goes in the last column
+        input_ids[row, width - len(p):] = torch.tensor(p)
+        mask[row, width - len(p):] = 1
+    input_ids, mask = input_ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    temperature = torch.tensor([s.completion.temperature for s in seqs], device=device)
+    top_p = torch.tensor([s.completion.top_p for s in seqs], device=device)
+
+    cache = DynamicCache(config=model.config)
+    logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache,
+                   use_cache=True, logits_to_keep=1).logits[:, -1, :]
+    next_position = positions[:, -1] + 1
+    active = list(range(len(seqs)))  # seqs index of each batch row
+    generated = 0
+    while True:
+        uniform = torch.stack([torch.rand((), generator=seqs[i].generator) for i in active]).to(device)
+        tokens = sample_tokens(logits.float(), temperature, top_p, uniform)
+        keep = []
+        for row, (i, token) in enumerate(zip(active, tokens.tolist())):
+            s = seqs[i]
+            s.token_ids.append(token)
+            generated += 1
+            s.finish_reason = finish_reason_after(engine, s)
+            if s.finish_reason is None:
+                keep.append(row)
+        if not keep:
+            return generated
+        if len(keep) < len(active):  # drop finished rows so they cost nothing from here on
+            rows = torch.tensor(keep, device=device)
+            cache.batch_select_indices(rows)
+            engine.adapters.keep_rows(keep)
+            mask, next_position, tokens = mask[rows], next_position[rows], tokens[rows]
+            temperature, top_p = temperature[rows], top_p[rows]
+            active = [active[r] for r in keep]
+        mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
+        logits = model(input_ids=tokens[:, None], attention_mask=mask, position_ids=next_position[:, None],
+                       cache=cache, use_cache=True).logits[:, -1, :]
+        next_position = next_position + 1
+
+
