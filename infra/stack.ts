@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { localS3Connection, s3Binary, startS3, stopS3 } from './s3-server.js';
 import { readPid } from './process.js';
 import { startTemporal, stopTemporal, temporalBinary } from './temporal-server.js';
-import { defaultCheckpoint, startModelService, stopModelService } from './model-server.js';
+import { defaultCheckpoint, defaultModelName, startModelService, stopModelService } from './model-server.js';
 import { startDetached, stopService } from './process.js';
 
 /** The local stack: a Temporal dev server and an S3 server, both persistent under `.stack/`. */
@@ -15,11 +15,13 @@ export const localStack = {
   temporal: { port: 7233, uiPort: 8233, namespaces: ['default', 'code-a1-test'] },
     // `code-a1-test` is the test suite's bucket, so that tests never touch a local run's artifacts.
   s3: { port: 9100, buckets: ['code-a1', 'code-a1-test'] },
-  /** One embedded server per role, as configs/local.json expects; one torch thread each on 2 cores. */
-  models: [
-    { name: 'code-llm', port: 8101, threads: 1 },
-    { name: 'test-llm', port: 8102, threads: 1 },
-  ],
+  /**
+   * One embedded server for both roles, as configs/local.json expects: with LoRA the Code LLM and
+   * the Test LLM are two adapters on one base model (as vLLM serves several adapters), which halves
+   * the memory and gives each stage every core (the stages run one after the other). Threads 0 =
+   * all cores.
+   */
+  models: [{ name: defaultModelName, port: 8101, threads: 0 }],
 };
 
 /** What workers started by the stack are told about it (the environment of config/worker-env.ts). */
