@@ -7,7 +7,7 @@ vLLM OpenAI server's runtime LoRA API (`--enable-lora` with VLLM_ALLOW_RUNTIME_L
     python python/model_server.py --checkpoint DIR --model-name NAME --port 8000 [--max-loras 4]
 
 Routes
-    GET  /health                    liveness, counters, the loaded adapters' names
+    GET  /health                    liveness, counters, the dtype, the loaded adapters' names
     GET  /v1/models                 the base model, then one card per adapter:
                                     {id, object: "model", root, parent: base name or null,
                                      checkpoint: {path, version, fingerprint}}; an adapter's version is

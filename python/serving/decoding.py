@@ -57,32 +57,57 @@ def finish_reason_after(engine: Engine, s: Sequence) -> str | None:
 def decode_batch(engine: Engine, seqs: list[Sequence]) -> int:
     """Decodes seqs to completion together, each row with its request's adapter (or none); returns
     the number of tokens generated. The caller holds engine.lock."""
-    engine.adapters.select([s.completion.adapter for s in seqs])
     try:
         return decode_rows(engine, seqs)
     finally:
         engine.adapters.select([])
 
 
-def decode_rows(engine: Engine, seqs: list[Sequence]) -> int:
+def prefill(engine: Engine, seqs: list[Sequence]) -> tuple[DynamicCache, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Runs the prompts through the model, left-padded so that every row's next token goes in the last
+    column; returns the KV cache, the last logits, the attention mask and each row's next position.
+
+    The n choices of a request share their prompt and adapter: each distinct pair is computed once
+    and its KV cache copied to its rows, which saves (n - 1) / n of the prefill."""
     device, model = engine.device, engine.model
+    distinct, source, seen = [], [], {}  # first row of each distinct pair; distinct pair of each row
+    for row, s in enumerate(seqs):
+        key = (id(s.completion.adapter), tuple(s.completion.prompt_ids))
+        if key not in seen:
+            seen[key] = len(distinct)
+            distinct.append(row)
+        source.append(seen[key])
+
     prompts = [s.completion.prompt_ids for s in seqs]
     width = max(len(p) for p in prompts)
     pad = next(iter(engine.eos_ids))  # any valid id: padded positions are masked out
     input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, p in enumerate(prompts):  # left padding: every row's next token goes in the last column
+    for row, p in enumerate(prompts):
         input_ids[row, width - len(p):] = torch.tensor(p)
         mask[row, width - len(p):] = 1
     input_ids, mask = input_ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
+
+    adapters = [s.completion.adapter for s in seqs]
+    engine.adapters.select([adapters[row] for row in distinct])
+    firsts = torch.tensor(distinct, device=device)
+    cache = DynamicCache(config=model.config)
+    logits = model(input_ids=input_ids[firsts], attention_mask=mask[firsts], position_ids=positions[firsts],
+                   cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+    if len(distinct) < len(seqs):
+        rows = torch.tensor(source, device=device)
+        cache.batch_select_indices(rows)
+        logits = logits[rows]
+    engine.adapters.select(adapters)
+    return cache, logits, mask, positions[:, -1] + 1
+
+
+def decode_rows(engine: Engine, seqs: list[Sequence]) -> int:
+    device, model = engine.device, engine.model
     temperature = torch.tensor([s.completion.temperature for s in seqs], device=device)
     top_p = torch.tensor([s.completion.top_p for s in seqs], device=device)
-
-    cache = DynamicCache(config=model.config)
-    logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache,
-                   use_cache=True, logits_to_keep=1).logits[:, -1, :]
-    next_position = positions[:, -1] + 1
+    cache, logits, mask, next_position = prefill(engine, seqs)
     active = list(range(len(seqs)))  # seqs index of each batch row
     generated = 0
     while True:

@@ -162,7 +162,8 @@ class Handler(BaseHTTPRequestHandler):
     def health(self) -> dict:
         s = self.server.scheduler
         return {"status": "ok", "model": self.server.cfg.model_name, "checkpoint_version": s.engine.version,
-                "lora_adapters": list(s.engine.adapters.by_name), "queued_sequences": s.queue.qsize(), **s.stats}
+                "dtype": str(s.engine.dtype).removeprefix("torch."), "lora_adapters": list(s.engine.adapters.by_name),
+                "queued_sequences": s.queue.qsize(), **s.stats}
 
     def base_card(self, e: Engine) -> dict:
         return {"id": self.server.cfg.model_name, "object": "model", "created": int(e.loaded_at),

@@ -134,6 +134,7 @@ def test_models_lists_the_adapter_with_its_path_parent_and_the_fingerprint_that_
 
 
 def test_two_adapters_and_the_base_decode_in_one_batch_each_with_its_own_weights(lora_server, served, adapters, checkpoint):
+    """Two choices per request: each request's prompt is prefilled once and copied to its rows."""
     card = loaded(lora_server, adapters, "coder", "tester")["tester"]
     tester = chat(lora_server, "tester")
     assert tokens(tester) == peft_greedy(checkpoint, adapters["tester"], tester["prompt_token_ids"], GREEDY["max_tokens"])
@@ -142,14 +143,15 @@ def test_two_adapters_and_the_base_decode_in_one_batch_each_with_its_own_weights
     before = lora_server.request("GET", "/health")[1]
     models = [MODEL_NAME, "coder", "tester"]
     answers = {}
-    threads = [threading.Thread(target=lambda m=m: answers.update({m: chat(lora_server, m)})) for m in models]
+    threads = [threading.Thread(target=lambda m=m: answers.update({m: chat(lora_server, m, n=2)})) for m in models]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     after = lora_server.request("GET", "/health")[1]
     assert after["batches"] - before["batches"] < 3, "the three requests did not share a batch"
-    assert [tokens(answers[m]) for m in models] == [tokens(served["base"]), tokens(served["coder"]), tokens(tester)]
+    alone = {MODEL_NAME: tokens(served["base"]), "coder": tokens(served["coder"]), "tester": tokens(tester)}
+    assert {m: [c["token_ids"] for c in answers[m]["choices"]] for m in models} == {m: [alone[m]] * 2 for m in models}
     assert len({answers[m]["system_fingerprint"] for m in models}) == 3
 
 
