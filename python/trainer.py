@@ -1,20 +1,26 @@
 """
 GRPO policy update of one Code-A1 role (docs/code-a1.md, step 9): one epoch of PPO-clipped updates
-over the kept rollouts, with a k3 KL penalty to the frozen reference model.
+over the kept rollouts, with a k3 KL penalty to the frozen reference model. Either every weight is
+trained, or (config `lora`) a low-rank adapter on a frozen base.
 
     python python/trainer.py JOB.json
 
 The job file (written by activities/update-policy.ts; full contract in docs/trainer-contract.md):
     {"role": "code", "policy": DIR, "reference": DIR, "optimizerState": FILE | null, "output": DIR,
-     "config": {"learningRate": 1e-6, ...},       camelCase names of TrainConfig below
+     "adapter": DIR | null, "seed": 0,            LoRA only: the adapter to continue (null = a fresh one)
+     "config": {"learningRate": 1e-6, ...,        camelCase names of TrainConfig below
+                "lora": {"rank": 16, "alpha": 32, "dropout": 0, "targetModules": ["q_proj", ...]}},
      "rollouts": [{"promptTokenIds": [...], "responseTokenIds": [...], "advantage": 0.7,
                    "messages": [...], "response": "...", "finishReason": "stop"}]}
 Token ids are trained on exactly as sampled. A rollout without them is tokenised with the chat
 template (counted in metrics as `retokenized`): its ids may differ from what the sampler saw.
+With LoRA, `policy` and `reference` are both the base model: the rollouts were sampled from base +
+adapter, the KL reference is the base with the adapter switched off (no second model in memory).
 
 Writes into `output`, metrics.json last (its presence means the rest is complete):
     config.json, model.safetensors, generation_config.json, tokenizer files    the new policy
-    optimizer.safetensors    AdamW moments by parameter name; metadata: global step, trainer config
+      (LoRA instead: adapter_config.json, adapter_model.safetensors, loadable by peft and vLLM)
+    optimizer.safetensors    AdamW moments of the trained parameters by name; metadata: global step, trainer config
     trainer.json             the trainer config and job summary that produced this checkpoint
     metrics.json             loss, kl, clip fraction, grad norm, tokens/s, peak memory, steps
 Stdout carries one JSON object per line (start / phase / step / done) for the launcher's heartbeats;
@@ -33,7 +39,8 @@ Multi-GPU design (FSDP through torchrun; not run here, the launcher's `trainer.c
   5. Save with torch.distributed.checkpoint.state_dict: get_model_state_dict(full_state_dict,
      cpu_offload) and get_optimizer_state_dict, gathered to rank 0, which writes the same files as
      here; a barrier, then rank 0 writes metrics.json last. Non-zero ranks print no progress lines.
-LoRA is not supported yet: the job has no adapter options and every parameter is trained.
+  With LoRA the adapter is small enough to replicate: plain DDP over the adapter's parameters, the
+  bf16 base replicated (or sharded with fully_shard when it does not fit one device).
 """
 import json
 import math
@@ -43,7 +50,7 @@ import resource
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the trainer never downloads anything
@@ -55,6 +62,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 OPTIMIZER_FORMAT = "code-a1-adamw-v1"
+
+
+@dataclass
+class LoraSettings:
+    rank: int = 16  # r of the low-rank update B @ A; the adapter has r * (in + out) parameters per target layer
+    alpha: float = 32.0  # the update is scaled by alpha / rank
+    dropout: float = 0.0  # on the adapter's input while training; > 0 makes even the first ratio differ from 1
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 
 
 @dataclass
@@ -75,22 +90,37 @@ class TrainConfig:
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
     threads: int = 0  # torch intra-op threads on CPU; 0 = all cores
+    lora: LoraSettings | None = None  # train a low-rank adapter on the frozen base instead of every weight; None = full-parameter (paper)
+    lora_base_dtype: str = "bfloat16"  # LoRA only: dtype of the frozen base (see load_lora_policy); the adapter stays fp32
 
 
 def camel_to_snake(name: str) -> str:
     return re.sub(r"([A-Z])", r"_\1", name).lower()
 
 
-def parse_config(raw: dict) -> TrainConfig:
-    known = {f.name for f in fields(TrainConfig)}
+def snake_keys(raw: dict, cls, what: str) -> dict:
+    known = {f.name for f in fields(cls)}
     values = {camel_to_snake(k): v for k, v in raw.items()}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"unknown trainer config keys: {', '.join(unknown)}")
+        raise ValueError(f"unknown {what} keys: {', '.join(unknown)}")
+    return values
+
+
+def parse_config(raw: dict) -> TrainConfig:
+    values = snake_keys(raw, TrainConfig, "trainer config")
+    if values.get("lora") is not None:
+        values["lora"] = LoraSettings(**snake_keys(values["lora"], LoraSettings, "trainer config lora"))
     cfg = TrainConfig(**values)
     assert 0 < cfg.clip_low < 1 and cfg.clip_high > 0, "clip range must keep 1 inside (1 - low, 1 + high)"
     assert cfg.micro_batch_size >= 1 and cfg.ppo_epochs >= 1 and cfg.warmup_steps >= 0 and cfg.decay_steps >= 0
     assert cfg.mini_batch_size % cfg.micro_batch_size == 0, "mini_batch_size must be a multiple of micro_batch_size"
+    assert cfg.lora_base_dtype in ("bfloat16", "float32"), f"lora_base_dtype {cfg.lora_base_dtype!r} is not bfloat16 or float32"
+    if cfg.lora:
+        lora = cfg.lora
+        assert isinstance(lora.rank, int) and lora.rank >= 1, f"lora.rank must be a positive integer, not {lora.rank!r}"
+        assert lora.alpha > 0 and 0 <= lora.dropout < 1, "lora.alpha must be > 0 and lora.dropout in [0, 1)"
+        assert lora.target_modules and all(isinstance(m, str) and m for m in lora.target_modules), "lora.targetModules must name modules"
     return cfg
 
 
@@ -104,7 +134,15 @@ def read_job(argv: list[str]) -> tuple[dict, TrainConfig]:
         job = json.loads(Path(argv[0]).read_text())
         for key in ("policy", "reference", "output", "rollouts"):
             assert key in job, f"the job has no {key!r}"
-        return job, parse_config(job.get("config", {}))
+        cfg = parse_config(job.get("config", {}))
+        if cfg.lora:
+            # The KL reference is the policy's own base with the adapter switched off: a different
+            # reference would need a second model in memory and is not what a LoRA run means.
+            assert Path(job["reference"]).resolve() == Path(job["policy"]).resolve(), (
+                f"with lora the reference must be the base model (policy {job['policy']}), not {job['reference']}")
+        else:
+            assert not job.get("adapter"), "the job names an adapter but its config has no lora"
+        return job, cfg
     except (OSError, ValueError, TypeError, AssertionError) as e:
         raise JobError(f"{argv}: {type(e).__name__}: {e}") from e
 
@@ -212,8 +250,42 @@ def load_model(path: str, device):
     return model.to(device)
 
 
+def load_lora_policy(job: dict, lora: LoraSettings, base_dtype: str, device):
+    """The frozen base with a trainable adapter: job["adapter"] continued, or a fresh one.
+    Only the adapter's parameters need fp32 master weights; the base is never updated, so it is held
+    in `base_dtype` (bf16 halves its memory and, on a CPU with AVX-512 BF16, speeds it up: see
+    docs/trainer-contract.md for the measurement). peft keeps the adapter in fp32 and casts its
+    input, so the update itself is computed and applied in fp32."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    base = AutoModelForCausalLM.from_pretrained(job["policy"], dtype=getattr(torch, base_dtype)).to(device)
+    linear = {name.rsplit(".", 1)[-1] for name, m in base.named_modules() if isinstance(m, torch.nn.Linear)}
+    unknown = sorted(set(lora.target_modules) - linear)
+    if unknown:
+        raise JobError(f"lora.targetModules {unknown} name no linear layer of {job['policy']} (it has {sorted(linear)})")
+    # A fresh adapter's A is random (B is zero, so base + fresh adapter is exactly the base), and dropout
+    # draws from the same generator: seeding it makes a retried job produce the same adapter.
+    torch.manual_seed(int(job.get("seed") or 0))
+    if not job.get("adapter"):
+        config = LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                            target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM")
+        return get_peft_model(base, config)
+    model = PeftModel.from_pretrained(base, job["adapter"], is_trainable=True)
+    saved = model.peft_config["default"]
+    made = (saved.r, float(saved.lora_alpha), float(saved.lora_dropout), sorted(saved.target_modules))
+    asked = (lora.rank, float(lora.alpha), float(lora.dropout), sorted(lora.target_modules))
+    if made != asked:
+        raise JobError(f"the adapter {job['adapter']} has (rank, alpha, dropout, targetModules) {made}; the config asks for {asked}")
+    return model
+
+
 # --------------------------------------------------------------------------------------------------
 # Optimizer state: AdamW moments keyed by parameter name, so a resumed run continues exactly.
+
+
+def trainable(model) -> list[tuple[str, torch.nn.Parameter]]:
+    """The parameters the optimizer updates: every weight, or with LoRA the adapter's."""
+    return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
 
 
 def load_optimizer_state(path: str, model, optimizer) -> int:
@@ -221,8 +293,13 @@ def load_optimizer_state(path: str, model, optimizer) -> int:
     with open(path, "rb") as f:  # safetensors header: 8-byte length, then JSON with __metadata__
         meta = json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
     assert meta["format"] == OPTIMIZER_FORMAT, f"{path}: unknown optimizer state format {meta['format']}"
+    params = trainable(model)
+    stored = {k.split("/", 1)[1] for k in tensors}
+    if stored != {name for name, _ in params}:
+        # e.g. a full-parameter state given to a LoRA job, or an adapter of another shape: no retry fixes it.
+        raise JobError(f"{path} holds moments of {len(stored)} parameters that are not the {len(params)} this job trains")
     step = int(meta["step"])
-    for name, p in model.named_parameters():
+    for name, p in params:
         optimizer.state[p] = {
             "step": torch.tensor(float(step)),
             "exp_avg": tensors[f"exp_avg/{name}"].to(p.device),
@@ -233,7 +310,7 @@ def load_optimizer_state(path: str, model, optimizer) -> int:
 
 def save_optimizer_state(path: Path, model, optimizer, step: int, cfg: TrainConfig) -> None:
     tensors = {}
-    for name, p in model.named_parameters():
+    for name, p in trainable(model):
         state = optimizer.state[p]
         assert int(state["step"]) == step, f"{name} took {int(state['step'])} steps, expected {step}"
         tensors[f"exp_avg/{name}"] = state["exp_avg"].detach().contiguous().cpu()
@@ -287,13 +364,18 @@ def main(argv: list[str]) -> dict:
     per_mini = cfg.mini_batch_size // cfg.micro_batch_size if cfg.mini_batch_size else len(micro)
     minis = [list(range(i, min(i + per_mini, len(micro)))) for i in range(0, len(micro), per_mini)]
 
-    # 2. Reference log-probs, then free the reference model before the policy needs memory for training.
+    # 2. Old log-probs from the policy the rollouts were sampled from (with LoRA: base + the adapter
+    #    before this update), then the reference's; a separate reference model is freed before the
+    #    policy needs memory for training.
     t0 = time.time()
     same_reference = Path(reference_dir).resolve() == Path(policy_dir).resolve()
-    policy = load_model(policy_dir, device)
+    policy = load_lora_policy(job, cfg.lora, cfg.lora_base_dtype, device) if cfg.lora else load_model(policy_dir, device)
     old_logp = frozen_logprobs(policy, micro, device, autocast, "old_logprobs")
     emit("phase", name="old_logprobs", seconds=round(time.time() - t0, 3))
-    if same_reference:
+    if cfg.lora:  # the reference is the base: the same weights with the adapter switched off
+        with policy.disable_adapter():
+            ref_logp = frozen_logprobs(policy, micro, device, autocast, "reference_logprobs")
+    elif same_reference:
         ref_logp = old_logp
     else:
         reference = load_model(reference_dir, device)
@@ -302,8 +384,10 @@ def main(argv: list[str]) -> dict:
     emit("phase", name="reference_logprobs", seconds=round(time.time() - t0, 3))
     logprob_seconds = time.time() - t0
 
-    # 3. Optimizer, resumed when the previous iteration left a state (the warm-up continues from its step).
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
+    # 3. Optimizer over the trained parameters, resumed when the previous iteration left a state (the
+    #    warm-up continues from its step).
+    params = [p for _, p in trainable(policy)]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
                                   eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
     step = load_optimizer_state(job["optimizerState"], policy, optimizer) if job.get("optimizerState") else 0
     first_step = step
@@ -331,7 +415,7 @@ def main(argv: list[str]) -> dict:
                     totals["clip"] += (clipped * mask).sum().item()
                     totals["ratio"] += (ratio * mask).sum().item()
                     totals["tokens"] += mask.sum().item()
-            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip).item()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip).item()
             if not math.isfinite(grad_norm):
                 skipped += 1  # as verl: a non-finite gradient skips the step instead of poisoning the weights
                 log(f"non-finite gradient norm at step {step}; step skipped")
@@ -346,9 +430,14 @@ def main(argv: list[str]) -> dict:
     train_seconds = time.time() - t1
     assert step - first_step + skipped == cfg.ppo_epochs * len(minis), "every mini-batch either steps or is skipped"
 
-    # 5. Save: weights in fp32 (see load_model), tokenizer, optimizer state, config; metrics.json last.
-    policy.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
+    # 5. Save: weights in fp32 (see load_model) and the tokenizer, or only the adapter (its base is the
+    #    job's policy, unchanged); optimizer state, config; metrics.json last.
+    if cfg.lora:
+        policy.save_pretrained(out)
+        (out / "README.md").unlink(missing_ok=True)  # peft's generated model card: not part of the checkpoint
+    else:
+        policy.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
     save_optimizer_state(out / "optimizer.safetensors", policy, optimizer, step, cfg)
     all_tokens = sum(len(p) + len(r) for p, r, _ in rows)
     n = max(totals["tokens"], 1)
@@ -375,9 +464,13 @@ def main(argv: list[str]) -> dict:
         "train_seconds": train_seconds,
         "peak_memory_bytes": peak,  # CUDA: max allocated; CPU: max resident set of the process
         "cuda": int(device.type == "cuda"),
+        "lora_rank": cfg.lora.rank if cfg.lora else 0,
+        "trainable_parameters": sum(p.numel() for p in params),
+        "base_dtype": cfg.lora_base_dtype if cfg.lora else "float32",  # of the frozen weights (LoRA) or the trained ones
         "seconds": time.time() - started,
     }
-    summary = {"role": job.get("role"), "policy": policy_dir, "reference": reference_dir, "rollouts": len(rows)}
+    summary = {"role": job.get("role"), "policy": policy_dir, "reference": reference_dir, "adapter": job.get("adapter"),
+               "seed": job.get("seed"), "rollouts": len(rows)}
     (out / "trainer.json").write_text(json.dumps({"config": asdict(cfg), "job": summary, "step": step}, indent=2))
     tmp = out / "metrics.json.tmp"
     tmp.write_text(json.dumps(metrics, indent=2))

@@ -138,16 +138,20 @@ def rollout(response, advantage, prompt=PROMPT):
     return {"promptTokenIds": prompt, "responseTokenIds": response, "advantage": advantage}
 
 
-def sequence_logprob(checkpoint, prompt, response) -> float:
+def sequence_logprob(checkpoint, prompt, response, adapter=None) -> float:
+    """Under the checkpoint, or base + adapter loaded the way any peft user (or vLLM) loads the trainer's output."""
     model = trainer.load_model(str(checkpoint), torch.device("cpu"))
+    if adapter:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, str(adapter))
     ids, attention, mask, _ = batch_tensors([(prompt, response, 0.0)], "cpu")
     with torch.no_grad():
         return (trainer.token_logprobs(model, ids, attention, nullcontext) * mask).sum().item()
 
 
-def weights(checkpoint) -> dict:
+def weights(checkpoint, file="model.safetensors") -> dict:
     from safetensors.torch import load_file
-    return load_file(str(Path(checkpoint) / "model.safetensors"))
+    return load_file(str(Path(checkpoint) / file))
 
 
 def test_one_step_raises_positive_and_lowers_negative_advantage_responses(tiny, tmp_path):
@@ -237,3 +241,80 @@ def test_an_unusable_job_exits_with_status_65(tmp_path):
     run = subprocess.run([sys.executable, str(PYTHON_DIR / "trainer.py"), str(tmp_path / "job.json")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 65 and "learning_rat" in run.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# LoRA: an adapter on the frozen base
+
+LORA = {"rank": 4, "alpha": 8, "dropout": 0.0, "targetModules": ["q_proj", "v_proj", "up_proj", "down_proj"]}
+
+
+def run_lora(tmp_path, base, rollouts, adapter=None, optimizer_state=None, name="out", **config):
+    out = tmp_path / name
+    job = {"role": "code", "policy": str(base), "reference": str(base), "adapter": str(adapter) if adapter else None,
+           "optimizerState": optimizer_state, "output": str(out), "rollouts": rollouts,
+           "config": {"learningRate": 1e-2, "warmupSteps": 0, "threads": 1, "lora": LORA, **config}}
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(job))
+    return out, trainer.main([str(path)])
+
+
+def test_a_lora_step_raises_positive_and_lowers_negative_advantage_responses(tiny, tmp_path):
+    out, metrics = run_lora(tmp_path, tiny, [rollout(GOOD, 1.0), rollout(BAD, -1.0)])
+    assert sequence_logprob(tiny, PROMPT, GOOD, adapter=out) > sequence_logprob(tiny, PROMPT, GOOD)
+    assert sequence_logprob(tiny, PROMPT, BAD, adapter=out) < sequence_logprob(tiny, PROMPT, BAD)
+    # The output is the adapter alone: no full weights, no tokenizer.
+    assert {p.name for p in out.iterdir()} == {"adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors",
+                                               "trainer.json", "metrics.json"}
+    assert json.loads((out / "adapter_config.json").read_text())["r"] == 4
+    assert metrics["lora_rank"] == 4 and metrics["base_dtype"] == "bfloat16"
+    # q_proj 32 -> 32, v_proj 32 -> 16, up_proj 32 -> 64, down_proj 64 -> 32; two layers, r * (in + out) each.
+    assert metrics["trainable_parameters"] == 2 * 4 * ((32 + 32) + (32 + 16) + (32 + 64) + (64 + 32))
+
+
+def test_a_fresh_adapter_starts_exactly_at_the_base_so_the_first_kl_is_zero(tiny, tmp_path):
+    _, metrics = run_lora(tmp_path, tiny, [rollout(GOOD, 1.0), rollout(BAD[:3], -0.5)], klCoef=1.0)
+    assert metrics["kl"] == 0 and metrics["ratio_mean"] == 1.0 and metrics["clip_fraction"] == 0
+    assert all(math.isfinite(metrics[k]) for k in ("loss", "pg_loss", "grad_norm", "lr")) and metrics["grad_norm"] > 0
+    assert metrics["steps"] == 1 and metrics["response_tokens"] == 8
+
+
+def test_a_lora_adapter_and_its_optimizer_state_continue_across_iterations(tiny, tmp_path):
+    # Iteration 0 moves the adapter away from the base, so the KL to it has a gradient afterwards.
+    start, _ = run_lora(tmp_path, tiny, [rollout(GOOD, 1.0), rollout(BAD, -1.0)], name="start")
+    # With zero advantages the loss is the KL to the base alone, which does not depend on the old
+    # log-probs: two iterations of one step each must then equal one run of two steps (two epochs).
+    rollouts = [rollout(GOOD, 0.0), rollout(BAD, 0.0)]
+    kw = dict(klCoef=1.0, warmupSteps=5)
+    state = str(start / "optimizer.safetensors")
+    one, m1 = run_lora(tmp_path, tiny, rollouts, adapter=start, optimizer_state=state, name="one", **kw)
+    two, m2 = run_lora(tmp_path, tiny, rollouts, adapter=one, optimizer_state=str(one / "optimizer.safetensors"), name="two", **kw)
+    both, m12 = run_lora(tmp_path, tiny, rollouts, adapter=start, optimizer_state=state, name="both", ppoEpochs=2, **kw)
+    fresh, _ = run_lora(tmp_path, tiny, rollouts, adapter=one, name="fresh", **kw)
+    assert (m1["steps"], m2["steps"], m12["steps"]) == (2, 3, 3) and m1["kl"] > 0
+    assert m2["lr"] == pytest.approx(lr_at(2, TrainConfig(learning_rate=1e-2, warmup_steps=5)))
+    adapter, state = "adapter_model.safetensors", "optimizer.safetensors"
+    final = weights(two, adapter)
+    assert all(torch.equal(v, weights(both, adapter)[k]) for k, v in final.items())
+    assert any(not torch.allclose(v, weights(fresh, adapter)[k], rtol=0, atol=1e-6) for k, v in final.items())
+    saved = weights(two, state)
+    assert all("lora_A" in k or "lora_B" in k for k in saved) and len(saved) == 2 * len(final)
+    assert all(torch.equal(v, weights(both, state)[k]) for k, v in saved.items())
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"lora": {**LORA, "targetModules": ["q_proj", "c_attn"]}}, "c_attn"),
+    ({"lora": {**LORA, "rank": 0}}, "lora.rank"),
+    ({"lora": {**LORA, "ranks": 4}}, "ranks"),
+    ({"reference": "other"}, "reference must be the base"),
+    ({"lora": None, "adapter": "some/adapter"}, "names an adapter but its config has no lora"),
+])
+def test_an_unusable_lora_job_exits_with_status_65(tiny, tmp_path, change, message):
+    job = {"role": "code", "policy": str(tiny), "reference": str(tiny), "adapter": None, "optimizerState": None,
+           "output": str(tmp_path / "out"), "rollouts": [rollout(GOOD, 1.0)],
+           "config": {"threads": 1, "lora": change.pop("lora", LORA)}, **change}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    run = subprocess.run([sys.executable, str(PYTHON_DIR / "trainer.py"), str(tmp_path / "job.json")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 65 and message in run.stderr, run.stderr
+    assert not (tmp_path / "out" / "metrics.json").exists()
