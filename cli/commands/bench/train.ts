@@ -2,25 +2,47 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { UsageError } from '../../command.js';
 import type { Command } from '../../command.js';
 import { defaultCheckpoint } from '../../../infra/model-server.js';
 import { positiveInt } from '../exec.js';
 import { builtinTrainerCommand } from '../../../activities/update-policy.js';
 import { hyperparameters, runTrainer } from '../../../activities/trainer/index.js';
-import type { TrainerJob } from '../../../activities/trainer/index.js';
+import type { TrainerHyperparameters, TrainerJob } from '../../../activities/trainer/index.js';
 import { trainerSchema } from '../../../config/run-config.js';
 
+/** metrics.json: numbers, and the dtype name as a string. */
+type Metrics = Record<string, number | string>;
+
+/** What one update reports: speed of the whole step and of training alone, memory, what was trained. */
+function summary(m: Metrics) {
+  const n = (key: string) => m[key] as number;
+  return {
+    baseDtype: m.base_dtype,
+    trainableParameters: n('trainable_parameters'),
+    tokensPerSecond: Number(n('tokens_per_s').toFixed(1)),
+    trainTokensPerSecond: Number(n('train_tokens_per_s').toFixed(1)),
+    logprobSeconds: Number(n('logprob_seconds').toFixed(2)),
+    trainSeconds: Number(n('train_seconds').toFixed(2)),
+    peakMemoryMiB: Math.round(n('peak_memory_bytes') / 2 ** 20),
+    totalSeconds: Number(n('seconds').toFixed(2)),
+  };
+}
+
 /**
- * One GRPO update step of the default model through the launcher's own process handling: the
- * frozen log-prob passes (policy and a separate reference, as in every iteration after the first)
- * and one optimizer step over all rollouts in micro-batches, with the run config's defaults.
- * Token ids are synthetic (a fixed pseudo-random stream): the cost does not depend on which
- * tokens they are. tokens/s counts prompt and response tokens over the log-prob passes plus the
- * training step; loading and saving the checkpoint are not timed. The baseline is the same update
- * with micro-batch 1 (one rollout per forward/backward), in the same run.
+ * One GRPO update step of the default model through the launcher's own process handling, twice on
+ * the same rollouts: full-parameter training (fp32 master weights; the policy and a separate
+ * reference, as in every iteration after the first), then a fresh LoRA adapter on the frozen base
+ * (the reference is the base with the adapter switched off). Each is the frozen log-prob passes plus
+ * one optimizer step over all rollouts in micro-batches, with the run config's defaults otherwise.
+ * Token ids are synthetic (a fixed pseudo-random stream): the cost does not depend on which tokens
+ * they are. tokens/s counts prompt and response tokens over the log-prob passes plus the training
+ * step; loading and saving are not timed. Peak memory is the trainer process's (max RSS on CPU,
+ * max allocated on CUDA). `ratio` is LoRA's tokens/s over full-parameter's.
  */
 const bench: Command = {
-  summary: 'bench train [--rollouts 8] [--prompt-tokens 128] [--response-tokens 128] [--micro-batch 4] [--checkpoint DIR]: tokens/s of one policy update step, against micro-batch 1',
+  summary:
+    'bench train [--rollouts 8] [--prompt-tokens 128] [--response-tokens 128] [--micro-batch 4] [--lora-rank 16] [--lora-base-dtype bfloat16|float32] [--checkpoint DIR]: one policy update step with LoRA against full-parameter training',
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -29,6 +51,8 @@ const bench: Command = {
         'prompt-tokens': { type: 'string' },
         'response-tokens': { type: 'string' },
         'micro-batch': { type: 'string' },
+        'lora-rank': { type: 'string' },
+        'lora-base-dtype': { type: 'string' },
         checkpoint: { type: 'string' },
       },
     });
@@ -36,11 +60,16 @@ const bench: Command = {
     const promptTokens = positiveInt(values['prompt-tokens'], '--prompt-tokens', 128);
     const responseTokens = positiveInt(values['response-tokens'], '--response-tokens', 128);
     const microBatchSize = positiveInt(values['micro-batch'], '--micro-batch', 4);
+    const loraRank = positiveInt(values['lora-rank'], '--lora-rank', 16);
+    const baseDtype = values['lora-base-dtype'];
+    if (baseDtype !== undefined && baseDtype !== 'bfloat16' && baseDtype !== 'float32') {
+      throw new UsageError(`--lora-base-dtype must be bfloat16 or float32, got '${baseDtype}'`);
+    }
     const checkpoint = values.checkpoint ?? (await defaultCheckpoint());
 
     const work = await mkdtemp(join(tmpdir(), 'code-a1-bench-train-'));
     try {
-      // A reference that is the same files under another directory, so it is loaded and run separately.
+      // A reference that is the same files under another directory, so full-parameter training loads and runs it separately.
       const reference = join(work, 'reference');
       await mkdir(reference);
       for (const f of await readdir(checkpoint)) await symlink(join(checkpoint, f), join(reference, f));
@@ -60,45 +89,48 @@ const bench: Command = {
         finishReason: 'length',
         checkpoint,
       }));
-      // The same update twice: one rollout per forward/backward (the baseline), then micro-batched.
-      const step = async (name: string, microBatch: number) => {
+      const update = async (name: string, lora: boolean): Promise<Metrics> => {
+        // loraBaseDtype is a trainer-only key (python/trainer.py TrainConfig), not in the run config.
+        const config: TrainerHyperparameters & { loraBaseDtype?: string } = hyperparameters(
+          trainerSchema.parse({ microBatchSize, ...(lora ? { lora: { rank: loraRank } } : {}) }),
+        );
+        if (lora && baseDtype) config.loraBaseDtype = baseDtype;
         const job: TrainerJob = {
           schemaVersion: 1,
           runId: 'bench',
           iteration: 0,
           role: 'code',
           policy: checkpoint,
-          reference,
+          reference: lora ? checkpoint : reference,
+          adapter: null,
           optimizerState: null,
           output: join(work, name),
-          config: hyperparameters(trainerSchema.parse({ microBatchSize: microBatch })),
+          config,
           rollouts: batch,
         };
         const jobPath = join(work, `${name}.json`);
         await writeFile(jobPath, JSON.stringify(job));
         await runTrainer({ command: builtinTrainerCommand, jobPath, cwd: work, signal: new AbortController().signal, onProgress: () => {} });
-        return JSON.parse(await readFile(join(work, name, 'metrics.json'), 'utf8')) as Record<string, number>;
+        const metrics = JSON.parse(await readFile(join(work, name, 'metrics.json'), 'utf8')) as Metrics;
+        await rm(join(work, name), { recursive: true, force: true }); // a full checkpoint is gigabytes
+        return metrics;
       };
-      const base = await step('baseline', 1);
-      const m = await step('batched', microBatchSize);
+      const full = await update('full', false);
+      const lora = await update('lora', true);
+      const ratio = (key: string) => Number(((lora[key] as number) / (full[key] as number)).toFixed(2));
       console.log(
         JSON.stringify({
           benchmark: 'train',
           checkpoint,
-          device: m.cuda ? 'cuda' : 'cpu',
+          device: lora.cuda === 1 ? 'cuda' : 'cpu',
           rollouts,
           microBatchSize,
-          tokens: m.tokens,
-          responseTokens: m.response_tokens,
-          tokensPerSecond: Math.round(m.tokens_per_s!),
-          trainTokensPerSecond: Math.round(m.train_tokens_per_s!),
-          logprobSeconds: Number(m.logprob_seconds!.toFixed(2)),
-          trainSeconds: Number(m.train_seconds!.toFixed(2)),
-          peakMemoryMiB: Math.round(m.peak_memory_bytes! / 2 ** 20),
-          totalSeconds: Number(m.seconds!.toFixed(2)),
-          baselineTokensPerSecond: Math.round(base.tokens_per_s!),
-          baselinePeakMemoryMiB: Math.round(base.peak_memory_bytes! / 2 ** 20),
-          ratio: Number((m.tokens_per_s! / base.tokens_per_s!).toFixed(2)),
+          tokens: lora.tokens,
+          responseTokens: lora.response_tokens,
+          lora: { rank: loraRank, ...summary(lora) },
+          full: summary(full),
+          ratio: ratio('tokens_per_s'),
+          memoryRatio: ratio('peak_memory_bytes'),
         }),
       );
       return 0;
