@@ -74,6 +74,52 @@ describe('a policy update end to end', () => {
     assert.equal(await version(), 2, 'the updated checkpoint keeps serving');
   });
 
+  it('with LoRA publishes each adapter beside the base under a versioned name, and samples from it by that name', async () => {
+    const base = await tinyModel();
+    const server = await startModelServer({ checkpoint: base, model: 'tiny', threads: 1 });
+    onCleanup(() => server.stop());
+    const sample = async (model: string): Promise<Completion> => {
+      const res = await fetch(`${server.baseUrl}/chat/completions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Write a Python function.' }], n: 4, max_tokens: 12, seed: 7, temperature: 1 }),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      return (await res.json()) as Completion;
+    };
+    const served = async () => ((await (await fetch(`${server.baseUrl}/models`)).json()) as { data: { id: string; parent?: string }[] }).data;
+
+    const { store, uri } = await fileStore();
+    const workDir = await tempDir();
+    const deps = { openStore: (u: string) => openStore(u), workDir, modelsDir: workDir };
+    const { updatePolicy } = createUpdatePolicyActivity(deps);
+    const { publishPolicy } = createPublishPolicyActivity(deps);
+    const model = modelEndpointSchema.parse({ baseUrl: server.baseUrl, model: 'tiny', checkpoint: base });
+    const trainer = trainerConfig({ lora: { rank: 4, alpha: 16, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } });
+
+    let checkpoint = base;
+    const fromBase = await sample('tiny');
+    for (const iteration of [0, 1]) {
+      const drawn = await sample(iteration === 0 ? 'tiny' : `code-e2e-lora-it${iteration - 1}`);
+      const rollouts = drawn.choices.map((c, i) => codeRollout('q1', i, drawn.prompt_token_ids, c.token_ids, checkpoint));
+      const stage = await writeCodeStage(store, 'e2e-lora', iteration, rollouts, [1, -1, 0.5, -0.5]);
+      const ref = { runId: 'e2e-lora', iteration, storageUri: uri };
+      const updated = await inActivity(updatePolicy, { ...ref, role: 'code', ...stage, baseCheckpoint: checkpoint, referenceCheckpoint: base, trainer });
+      assert.equal(updated.metrics.steps, iteration + 1);
+      checkpoint = updated.checkpoint;
+      await inActivity(publishPolicy, { ...ref, role: 'code', model, checkpoint });
+      // The new version is served beside the base; the previous version of this role is unloaded.
+      assert.deepEqual(
+        (await served()).map((m) => [m.id, m.parent ?? null]),
+        [['tiny', null], [`code-e2e-lora-it${iteration}`, 'tiny']],
+      );
+    }
+    const adapted = await sample('code-e2e-lora-it1');
+    assert.deepEqual(adapted.prompt_token_ids, fromBase.prompt_token_ids);
+    assert.notDeepEqual(adapted.choices.map((c) => c.token_ids), fromBase.choices.map((c) => c.token_ids), 'the adapter changes what is sampled');
+    assert.deepEqual((await sample('tiny')).choices.map((c) => c.token_ids), fromBase.choices.map((c) => c.token_ids), 'the base is served unchanged');
+  });
+
   it('treats an unreachable endpoint as retryable', async () => {
     const { publishPolicy } = createPublishPolicyActivity({ openStore: (u) => openStore(u), workDir: await tempDir(), modelsDir: '/nonexistent' });
     // A port that was free a moment ago: nothing listens there.
