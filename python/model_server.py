@@ -54,9 +54,10 @@ and takes the next batch when this one is done. Rows of one batch may use differ
 (serving/adapters.py says how). A reload swaps the weights between batches, so a batch in flight
 finishes on the weights it started with.
 
-Layout: serving/engine.py loads base checkpoints, serving/adapters.py LoRA adapters,
-serving/chat.py parses requests and writes responses, serving/decoding.py samples and decodes a batch,
-serving/scheduler.py batches, serving/routes.py is the HTTP side.
+Layout: serving/engine.py loads base checkpoints (and picks the dtype), serving/adapters.py LoRA
+adapters, serving/attention.py the CPU attention of decode steps, serving/chat.py parses requests and
+writes responses, serving/decoding.py samples and decodes a batch, serving/scheduler.py batches,
+serving/routes.py is the HTTP side.
 """
 import argparse
 import logging
@@ -68,6 +69,12 @@ from pathlib import Path
 # The server never downloads anything; set before transformers is imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# torch's OpenMP threads (libgomp) spin up to 300,000 times between parallel regions before they
+# sleep. Next to one busy process on 2 cores, that spinning made decoding 6-10x slower than idle;
+# 10,000 spins still bridge the short gaps of a decode step (as fast as the default when the CPU is
+# idle) and halve the loss when it is not. Not spinning at all (OMP_WAIT_POLICY=PASSIVE) cost a
+# third of the idle speed. Measured, README; read once, when torch loads OpenMP.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 import torch  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402

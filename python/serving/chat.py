@@ -110,7 +110,7 @@ def parse_chat_request(body, cfg: ServerConfig, engine: Engine) -> Completion:
     model = body.get("model", cfg.model_name)  # lenient like vLLM: a missing model means the base
     if model != cfg.model_name and (not isinstance(model, str) or engine.adapters.get(model) is None):
         raise ApiError(404, f"The model `{model}` does not exist; this server serves `{cfg.model_name}`"
-                       f"{''.join(f', `{name}`' for name in engine.adapters.by_name)}",
+                       f"{''.join(f', `{name}`' for name in list(engine.adapters.by_name))}",
                        code="model_not_found", param="model")
     if body.get("stream"):
         raise ApiError(400, "stream is not supported by the embedded server", param="stream")

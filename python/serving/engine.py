@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from . import attention
 from .adapters import AdapterSet
 
 log = logging.getLogger("model_server")
@@ -89,7 +90,9 @@ def load_engine(path: str, version: int, dtype_name: str, max_loras: int, fallba
         raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = resolve_dtype(dtype_name, device)
-    model, info = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, output_loading_info=True)
+    # On CPU, decode steps take the grouped attention (serving/attention.py); CUDA's sdpa kernels are fine.
+    attn = {"attn_implementation": attention.NAME} if device.type == "cpu" else {}
+    model, info = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, output_loading_info=True, **attn)
     # transformers fills missing weights with random values and only warns: refuse instead.
     problems = {k: sorted(v)[:5] for k, v in info.items() if k != "error_msgs" and v}
     if problems or info.get("error_msgs"):

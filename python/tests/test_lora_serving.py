@@ -13,7 +13,6 @@ from transformers import AutoModelForCausalLM
 from conftest import MODEL_NAME, ServerProcess
 from serving.adapters import AdapterSet, read_adapter
 from serving.chat import Completion
-from serving.engine import cpu_has_fast_bf16
 from serving.scheduler import bind_adapter
 from test_trainer import build_tiny_model
 
@@ -230,7 +229,7 @@ def test_a_new_base_keeps_the_adapters_and_one_they_do_not_fit_is_refused(lora_s
 
 
 # --------------------------------------------------------------------------------------------------
-# In-process: what HTTP cannot time reliably, and the pure parts
+# In-process: what HTTP cannot time reliably
 
 
 def test_a_request_whose_adapter_was_unloaded_before_or_while_it_decoded_fails_with_404(tmp_path):
@@ -251,10 +250,3 @@ def test_a_request_whose_adapter_was_unloaded_before_or_while_it_decoded_fails_w
         assert not bind_adapter(c, engine)
         assert c.done.is_set() and c.error.status == 404 and c.error.code == "model_not_found"
 
-
-def test_bf16_is_chosen_only_on_cpus_that_compute_it_in_hardware():
-    assert cpu_has_fast_bf16("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
-    assert cpu_has_fast_bf16("flags\t\t: fpu avx2 amx_bf16 amx_tile\n")
-    assert cpu_has_fast_bf16("Features\t: fp asimd bf16 i8mm\n")
-    assert not cpu_has_fast_bf16("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
-    assert not cpu_has_fast_bf16("")

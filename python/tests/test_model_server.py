@@ -8,6 +8,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from conftest import MODEL_NAME
+from serving.attention import grouped_decode_attention
+from serving.engine import cpu_has_fast_bf16
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 PROMPT = "Write a Python function that adds two numbers."
 
@@ -191,3 +194,28 @@ def test_load_checkpoint_swaps_weights_and_a_broken_one_keeps_the_old(server, ch
         status, restored = server.request("POST", "/v1/load_checkpoint", {"path": str(checkpoint)})
     assert status == 200
     assert server.chat(**ask)["choices"][0]["token_ids"] == original
+
+
+@pytest.mark.parametrize("mask", ["none", "bool", "additive"])
+def test_decode_attention_equals_sdpa_for_one_query_token_with_grouped_heads(mask):
+    generator = torch.Generator().manual_seed(0)
+    batch, heads, kv_heads, length, dim = 3, 6, 2, 11, 8
+    query = torch.randn(batch, heads, 1, dim, generator=generator)
+    key, value = (torch.randn(batch, kv_heads, length, dim, generator=generator) for _ in range(2))
+    attend = torch.ones(batch, 1, 1, length, dtype=torch.bool)
+    attend[0, ..., :4] = False  # a left-padded row
+    attention_mask = {"none": None, "bool": attend,
+                      "additive": torch.zeros(attend.shape).masked_fill(~attend, torch.finfo(torch.float32).min)}[mask]
+    module = type("Attention", (), {"num_key_value_groups": heads // kv_heads, "is_causal": True})()
+    expected, _ = sdpa_attention_forward(module, query, key, value, attention_mask, scaling=0.3)
+    actual, _ = grouped_decode_attention(module, query, key, value, attention_mask, scaling=0.3)
+    assert actual.shape == expected.shape == (batch, 1, heads, dim)
+    torch.testing.assert_close(actual, expected)
+
+
+def test_bf16_is_chosen_only_on_cpus_that_compute_it_in_hardware():
+    assert cpu_has_fast_bf16("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
+    assert cpu_has_fast_bf16("flags\t\t: fpu avx2 amx_bf16 amx_tile\n")
+    assert cpu_has_fast_bf16("Features\t: fp asimd bf16 i8mm\n")
+    assert not cpu_has_fast_bf16("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
+    assert not cpu_has_fast_bf16("")
