@@ -46,7 +46,8 @@ export async function startModelServer({
   model = defaultModelName,
   port = 0,
   threads,
-}: { timeoutMs?: number; checkpoint?: string; model?: string; port?: number; threads?: number } = {}): Promise<ModelServer> {
+  dtype,
+}: { timeoutMs?: number; checkpoint?: string; model?: string; port?: number; threads?: number; dtype?: string } = {}): Promise<ModelServer> {
   checkpoint ??= await defaultCheckpoint(model);
   const child = spawn(
     join(repo, '.venv/bin/python'),
@@ -54,6 +55,7 @@ export async function startModelServer({
       join(repo, 'python/model_server.py'),
       ...['--checkpoint', checkpoint, '--model-name', model, '--port', String(port)],
       ...(threads ? ['--threads', String(threads)] : []),
+      ...(dtype ? ['--dtype', dtype] : []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
