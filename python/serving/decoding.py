@@ -4,6 +4,7 @@ from transformers import DynamicCache
 
 from .chat import Sequence
 from .engine import Engine
+from .kv_cache import growing_cache
 
 
 def sample_tokens(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor,
@@ -92,7 +93,7 @@ def prefill(engine: Engine, seqs: list[Sequence]) -> tuple[DynamicCache, torch.T
     adapters = [s.completion.adapter for s in seqs]
     engine.adapters.select([adapters[row] for row in distinct])
     firsts = torch.tensor(distinct, device=device)
-    cache = DynamicCache(config=model.config)
+    cache = growing_cache(model.config) if device.type == "cpu" else DynamicCache(config=model.config)
     logits = model(input_ids=input_ids[firsts], attention_mask=mask[firsts], position_ids=positions[firsts],
                    cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
     if len(distinct) < len(seqs):

@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from conftest import MODEL_NAME
 from serving.attention import grouped_decode_attention
 from serving.engine import cpu_has_fast_bf16
+from serving.kv_cache import MIN_GROWTH, GrowingLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 PROMPT = "Write a Python function that adds two numbers."
@@ -84,7 +85,7 @@ def test_token_ids_are_the_rendered_prompt_and_decode_to_the_answer(server, toke
 
 
 def test_an_answer_that_ends_by_itself_keeps_its_end_token(server, tokenizer):
-    [choice] = server.chat("Reply with the single word: yes", max_tokens=32, temperature=0)["choices"]
+    [choice] = server.chat("What is the capital of France?", max_tokens=32, temperature=0)["choices"]
     assert choice["finish_reason"] == "stop", choice
     assert choice["token_ids"][-1] == tokenizer.eos_token_id
     assert tokenizer.decode(choice["token_ids"], skip_special_tokens=True) == choice["message"]["content"]
@@ -211,6 +212,22 @@ def test_decode_attention_equals_sdpa_for_one_query_token_with_grouped_heads(mas
     actual, _ = grouped_decode_attention(module, query, key, value, attention_mask, scaling=0.3)
     assert actual.shape == expected.shape == (batch, 1, heads, dim)
     torch.testing.assert_close(actual, expected)
+
+
+def test_the_growing_cache_holds_what_concatenation_would_across_regrowth_and_row_selection():
+    generator = torch.Generator().manual_seed(0)
+    layer, keys, values = GrowingLayer(), None, None
+    for step in range(MIN_GROWTH + 40):  # a prompt of 5, then one token at a time: the buffers regrow
+        new_keys, new_values = (torch.randn(3, 2, 5 if step == 0 else 1, 4, generator=generator, dtype=torch.bfloat16)
+                                for _ in range(2))
+        if step == 100:  # the batch drops its first row and duplicates its last
+            layer.batch_select_indices(torch.tensor([1, 2, 2]))
+            keys, values = keys[[1, 2, 2]], values[[1, 2, 2]]
+        keys = new_keys if keys is None else torch.cat([keys, new_keys], dim=-2)
+        values = new_values if values is None else torch.cat([values, new_values], dim=-2)
+        got_keys, got_values = layer.update(new_keys, new_values)
+    assert layer.get_seq_length() == keys.shape[-2] == MIN_GROWTH + 44
+    assert torch.equal(got_keys, keys.float()) and torch.equal(got_values, values.float())
 
 
 def test_bf16_is_chosen_only_on_cpus_that_compute_it_in_hardware():
