@@ -5,13 +5,15 @@ What an adapter computes, as peft does: every targeted nn.Linear gives
     y = W x + scaling * B (A x),    A [r, in], B [out, r], scaling = lora_alpha / r
 (lora_alpha / sqrt(r) with use_rslora; rank_pattern and alpha_pattern pick r and alpha per module).
 The base weights are never changed (no merging), so one base serves every adapter and the requests
-that name none.
+that name none. The adapter's part is computed in float32 whatever the base's dtype, as peft does
+for a bfloat16 base (the trainer's numbers); on this CPU that was also faster than bfloat16, whose
+small matmuls cost more per call (README).
 
 Layout: a targeted Linear is wrapped once in a LoraLinear that keeps every loaded adapter's matrices
 stacked by slot (one slot per loaded adapter):
-    A_all  [S*R, in]    slot s holds A in rows s*R .. s*R+r-1, zeros below (R: largest rank loaded)
-    Bt_all [S*R, out]   the same rows of scaling * B^T
-A batch whose rows all use one adapter multiplies by that slot's rows only (two small matmuls per
+    A_all [S*R, in]    slot s holds A in rows s*R .. s*R+r-1, zeros below (R: largest rank loaded)
+    B_all [out, S*R]   the same columns of scaling * B
+A batch whose rows all use one adapter multiplies by that slot's A and B only (two small matmuls per
 layer). A batch that mixes adapters multiplies by every slot and zeroes, per row, the rank-space
 activations of the other slots (a one-hot block mask), so each row gets exactly its own adapter's
 delta, at S times the (small) LoRA cost. Rows without an adapter have an all-zero mask row.
@@ -139,8 +141,8 @@ class LoraLinear(torch.nn.Module):
         self.base = base
         self.selection = selection
         self.a_all: torch.Tensor | None = None  # [S*R, in]
-        self.bt_all: torch.Tensor | None = None  # [S*R, out]
-        self.by_slot: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # views into the stacks, r rows each
+        self.b_all: torch.Tensor | None = None  # [out, S*R]
+        self.by_slot: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # slot -> (A [r, in], scaling * B [out, r])
 
     @property
     def weight(self) -> torch.Tensor:  # code that reads the base layer's weight keeps working
@@ -149,28 +151,29 @@ class LoraLinear(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base(x)
         sel = self.selection
+        # y is this call's own output, so the delta is added in place (one allocation less per layer).
         if sel.mask is not None:
             if self.a_all is not None:
-                y = y + torch.matmul(F.linear(x, self.a_all) * sel.mask, self.bt_all)
+                y += F.linear(F.linear(x.float(), self.a_all) * sel.mask, self.b_all)
         elif sel.slot is not None:
             ab = self.by_slot.get(sel.slot)
             if ab is not None:
-                y = y + torch.matmul(F.linear(x, ab[0]), ab[1])
+                y += F.linear(F.linear(x.float(), ab[0]), ab[1])
         return y
 
     def restack(self, weights: dict[int, tuple[torch.Tensor, torch.Tensor]], slots: int, rank: int) -> None:
-        """weights: slot -> (A [r, in], scaling * B^T [r, out]) in the base's dtype and device."""
+        """weights: slot -> (A [r, in], scaling * B [out, r]), float32 on the base's device."""
         self.by_slot = {}
         if not weights:
-            self.a_all = self.bt_all = None
+            self.a_all = self.b_all = None
             return
         w = self.base.weight
-        self.a_all = w.new_zeros((slots * rank, self.base.in_features))
-        self.bt_all = w.new_zeros((slots * rank, self.base.out_features))
-        for slot, (a, bt) in weights.items():
-            rows = slice(slot * rank, slot * rank + a.shape[0])
-            self.a_all[rows], self.bt_all[rows] = a, bt
-            self.by_slot[slot] = (self.a_all[rows], self.bt_all[rows])
+        self.a_all = w.new_zeros((slots * rank, self.base.in_features), dtype=torch.float32)
+        self.b_all = w.new_zeros((self.base.out_features, slots * rank), dtype=torch.float32)
+        for slot, (a, b) in weights.items():
+            ranks = slice(slot * rank, slot * rank + a.shape[0])
+            self.a_all[ranks], self.b_all[:, ranks] = a, b
+            self.by_slot[slot] = (self.a_all[ranks], b)  # B's columns are not contiguous in b_all: its own copy
 
 
 class AdapterSet:
@@ -252,8 +255,8 @@ class AdapterSet:
             for a in adapters:
                 if module in a.files.modules:
                     lora_a, lora_b, scaling = a.files.modules[module]
-                    bt = (lora_b.to(torch.float32).t() * scaling).to(w.dtype)
-                    weights[a.slot] = (lora_a.to(w.device, w.dtype), bt.to(w.device))
+                    b = lora_b.to(w.device, torch.float32) * scaling
+                    weights[a.slot] = (lora_a.to(w.device, torch.float32), b)
             layer.restack(weights, slots, rank)
         self.layout = (slots, rank)
 
@@ -281,4 +284,4 @@ class AdapterSet:
             if slot is not None:
                 mask[row, slot * rank:(slot + 1) * rank] = 1
         w = next(self.model.parameters())
-        sel.mask = mask.to(w.device, w.dtype)[:, None, :]
+        sel.mask = mask.to(w.device)[:, None, :]

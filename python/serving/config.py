@@ -8,7 +8,8 @@ class ServerConfig:
     model_name: str = "smollm2-135m-instruct"  # the base model's name in requests and /v1/models
     host: str = "127.0.0.1"  # loopback: the server has no authentication
     port: int = 8000  # 0 picks a free port (logged on start)
-    max_batch: int = 16  # sequences decoded together (measured: README, "Embedded model server")
+    max_batch: int = 32  # sequences decoded together: Qwen2.5-0.5B on 2 cores, 128 tokens each, 131 tokens/s
+    # for 16, 169 for 32, 237 for 64 (README); the KV cache takes 24 KB per token and row (float32, 24 layers)
     batch_wait_ms: float = 5.0  # how long the first queued sequence waits for company
     max_n: int = 128  # largest n per request
     max_loras: int = 4  # LoRA adapters loaded at once (vLLM's --max-loras, same default)

@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from conftest import MODEL_NAME
 from serving.attention import grouped_decode_attention
 from serving.engine import cpu_has_fast_bf16
-from serving.kv_cache import MIN_GROWTH, GrowingLayer
+from serving.kv_cache import GROWTH, GrowingLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 PROMPT = "Write a Python function that adds two numbers."
@@ -217,7 +217,7 @@ def test_decode_attention_equals_sdpa_for_one_query_token_with_grouped_heads(mas
 def test_the_growing_cache_holds_what_concatenation_would_across_regrowth_and_row_selection():
     generator = torch.Generator().manual_seed(0)
     layer, keys, values = GrowingLayer(), None, None
-    for step in range(MIN_GROWTH + 40):  # a prompt of 5, then one token at a time: the buffers regrow
+    for step in range(GROWTH + 40):  # a prompt of 5, then one token at a time: the buffers regrow
         new_keys, new_values = (torch.randn(3, 2, 5 if step == 0 else 1, 4, generator=generator, dtype=torch.bfloat16)
                                 for _ in range(2))
         if step == 100:  # the batch drops its first row and duplicates its last
@@ -226,7 +226,7 @@ def test_the_growing_cache_holds_what_concatenation_would_across_regrowth_and_ro
         keys = new_keys if keys is None else torch.cat([keys, new_keys], dim=-2)
         values = new_values if values is None else torch.cat([values, new_values], dim=-2)
         got_keys, got_values = layer.update(new_keys, new_values)
-    assert layer.get_seq_length() == keys.shape[-2] == MIN_GROWTH + 44
+    assert layer.get_seq_length() == keys.shape[-2] == GROWTH + 44
     assert torch.equal(got_keys, keys.float()) and torch.equal(got_values, values.float())
 
 

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../../command.js';
 import { UsageError } from '../../command.js';
-import { defaultModelName, startModelServer } from '../../../infra/model-server.js';
+import { defaultCheckpoint, defaultModelName, startModelServer } from '../../../infra/model-server.js';
 import { positiveInt } from '../exec.js';
 import { loadProblems } from '../../../activities/dataset/index.js';
 import { ChatClient, createLimiter, renderCodePrompt, requestSeed } from '../../../activities/llm/index.js';
@@ -53,8 +53,9 @@ const bench: Command = {
     const { problems } = await loadProblems('builtin');
     const workload = { problems: problems.slice(0, problemCount), n, maxTokens };
     const model = values.model ?? defaultModelName;
+    const checkpoint = values['base-url'] ? undefined : (values.checkpoint ?? (await defaultCheckpoint(model)));
 
-    const first = await withServer({ baseUrl: values['base-url'], model, checkpoint: values.checkpoint, dtype: values.dtype }, async (baseUrl) => {
+    const first = await withServer({ baseUrl: values['base-url'], model, checkpoint, dtype: values.dtype }, async (baseUrl) => {
       const measured = await measure(new ChatClient({ baseUrl, model, maxAttempts: 1 }), workload);
       if (!values.adapter) return { ...measured, dtype: await servedDtype(baseUrl, values.dtype) };
       const adapter = await withAdapter(baseUrl, values.adapter, async () => {
@@ -70,7 +71,7 @@ const bench: Command = {
     });
     const compareDtype = values['compare-dtype'];
     const compared = compareDtype
-      ? await withServer({ model, checkpoint: values.checkpoint, dtype: compareDtype }, async (baseUrl) => ({
+      ? await withServer({ model, checkpoint, dtype: compareDtype }, async (baseUrl) => ({
           ...(await measure(new ChatClient({ baseUrl, model, maxAttempts: 1 }), workload)),
           dtype: await servedDtype(baseUrl, compareDtype),
         }))
@@ -80,7 +81,7 @@ const bench: Command = {
       JSON.stringify({
         benchmark: 'generate',
         model,
-        checkpoint: values['base-url'] ? undefined : (values.checkpoint ?? 'default'),
+        checkpoint,
         problems: workload.problems.length,
         n,
         maxTokens,
