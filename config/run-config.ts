@@ -98,6 +98,12 @@ export const trainerSchema = z.strictObject({
   klCoef: z.number().nonnegative().default(0.001),
   ppoEpochs: z.number().int().positive().default(1),
   microBatchSize: z.number().int().positive().default(4),
+  /**
+   * Processes (devices) one policy update runs on: more than 1 runs the built-in trainer under
+   * `torchrun --standalone --nproc_per_node=N` (FSDP2 for full weights, DDP for LoRA; one GPU per
+   * process on CUDA, gloo processes on CPU). docs/trainer-contract.md, "More than one device".
+   */
+  devices: z.number().int().positive().max(64).default(1),
   /** Update both roles at once (separate GPUs) instead of one after the other. */
   parallelRoles: z.boolean().default(false),
   /** Train a LoRA adapter per role on the frozen base; absent = full-parameter training (the paper's). */

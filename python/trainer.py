@@ -22,6 +22,8 @@ Writes into `output`, metrics.json last (its presence means the rest is complete
       (LoRA instead: adapter_config.json, adapter_model.safetensors, loadable by peft and vLLM)
     optimizer.safetensors    AdamW moments of the trained parameters by name; metadata: global step, trainer config
     trainer.json             the trainer config and job summary that produced this checkpoint
+    probe.json               greedy completion of a fixed prompt with its log-probs, after and before
+                             the update (python/probe.py): what a server serving these weights answers
     metrics.json             loss, kl, clip fraction, grad norm, tokens/s, peak memory, steps
 Stdout carries one JSON object per line (start / phase / step / done) for the launcher's heartbeats;
 logs go to stderr.
@@ -60,6 +62,8 @@ import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
+
+import probe  # noqa: E402
 
 OPTIMIZER_FORMAT = "code-a1-adamw-v1"
 
@@ -371,6 +375,7 @@ def main(argv: list[str]) -> dict:
     same_reference = Path(reference_dir).resolve() == Path(policy_dir).resolve()
     policy = load_lora_policy(job, cfg.lora, cfg.lora_base_dtype, device) if cfg.lora else load_model(policy_dir, device)
     old_logp = frozen_logprobs(policy, micro, device, autocast, "old_logprobs")
+    probe_before = probe.greedy(policy, tokenizer, device, autocast)
     emit("phase", name="old_logprobs", seconds=round(time.time() - t0, 3))
     if cfg.lora:  # the reference is the base: the same weights with the adapter switched off
         with policy.disable_adapter():
@@ -439,6 +444,9 @@ def main(argv: list[str]) -> dict:
         policy.save_pretrained(out, safe_serialization=True)
         tokenizer.save_pretrained(out)
     save_optimizer_state(out / "optimizer.safetensors", policy, optimizer, step, cfg)
+    probe_doc = probe.document(probe.greedy(policy, tokenizer, device, autocast), probe_before,
+                               cfg.lora_base_dtype if cfg.lora else "float32")
+    (out / "probe.json").write_text(json.dumps(probe_doc, indent=2))
     all_tokens = sum(len(p) + len(r) for p, r, _ in rows)
     n = max(totals["tokens"], 1)
     peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -163,6 +163,25 @@ def test_one_step_raises_positive_and_lowers_negative_advantage_responses(tiny, 
     assert metrics["kl"] == 0 and metrics["response_tokens"] == 10 and metrics["grad_norm"] > 0
 
 
+def test_the_checkpoint_records_the_probe_after_and_before_the_update(tiny, tmp_path):
+    """probe.json: the greedy completion of the fixed prompt under the saved weights with the
+    log-prob of each token, recomputed here from the checkpoint as a server would load it."""
+    import probe
+    out, _ = run_job(tmp_path, tiny, [rollout(GOOD, 1.0), rollout(BAD, -1.0)], learningRate=1e-2)
+    doc = json.loads((out / "probe.json").read_text())
+    assert doc["format"] == "code-a1-probe-v1" and doc["messages"] == probe.MESSAGES
+    for weights_dir, which in ((out, "current"), (tiny, "previous")):
+        model = trainer.load_model(str(weights_dir), torch.device("cpu"))
+        tokenizer = __import__("transformers").AutoTokenizer.from_pretrained(str(tiny))
+        expected = probe.greedy(model, tokenizer, "cpu", nullcontext)
+        assert doc[which]["tokenIds"] == expected["tokenIds"] and 0 < len(expected["tokenIds"]) <= probe.MAX_TOKENS
+        assert doc[which]["logprobs"] == pytest.approx(expected["logprobs"], abs=1e-5)
+        assert all(lp <= 0 for lp in doc[which]["logprobs"])
+    # A large step moves the probe: the two records differ, which is what lets a client tell them apart.
+    assert doc["current"]["logprobs"] != pytest.approx(doc["previous"]["logprobs"], abs=1e-3) or \
+        doc["current"]["tokenIds"] != doc["previous"]["tokenIds"]
+
+
 def test_zero_advantages_with_the_reference_as_policy_change_nothing_but_weight_decay(tiny, tmp_path):
     rollouts = [rollout(GOOD, 0.0), rollout(BAD, 0.0)]
     out, _ = run_job(tmp_path, tiny, rollouts, weightDecay=0.0)
@@ -265,7 +284,7 @@ def test_a_lora_step_raises_positive_and_lowers_negative_advantage_responses(tin
     assert sequence_logprob(tiny, PROMPT, BAD, adapter=out) < sequence_logprob(tiny, PROMPT, BAD)
     # The output is the adapter alone: no full weights, no tokenizer.
     assert {p.name for p in out.iterdir()} == {"adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors",
-                                               "trainer.json", "metrics.json"}
+                                               "trainer.json", "probe.json", "metrics.json"}
     assert json.loads((out / "adapter_config.json").read_text())["r"] == 4
     assert metrics["lora_rank"] == 4 and metrics["base_dtype"] == "bfloat16"
     # q_proj 32 -> 32, v_proj 32 -> 16, up_proj 32 -> 64, down_proj 64 -> 32; two layers, r * (in + out) each.
