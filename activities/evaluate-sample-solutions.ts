@@ -30,7 +30,7 @@ export function createSampleSolutionsActivity(deps: GenerationDeps) {
     const store = deps.openStore(config.storageUri);
     const problems = await evaluationProblems(config, deps.openStore);
     // A checkpoint that training wrote may be a LoRA adapter, served under a name of its own.
-    const served = isStoreUri(config.model.checkpoint) ? await deps.ensureServed?.(config.model, config.model.checkpoint) : undefined;
+    const served = isStoreUri(config.model.checkpoint) ? await deps.ensureServed?.(config.model, config.model.checkpoint, 0) : undefined;
     const client = endpointClient(deps, config.model, 'code', served?.model);
     const limit = createLimiter(config.model.concurrency);
     const shards = chunk(problems, deps.problemsPerShard?.code ?? defaultProblemsPerShard);

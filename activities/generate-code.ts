@@ -5,14 +5,14 @@ import type { BatchRecord } from './sample-batch.js';
 import { MissingArtifactError } from './artifact-errors.js';
 import { extractCode } from './parsing/index.js';
 import { getJson } from './storage/index.js';
-import type { ChatClient, ChatCompletion, GenerationDeps, Served } from './llm/index.js';
+import type { ChatCompletion, GenerationDeps, ReplicaClient } from './llm/index.js';
 import {
   PromptTooLongError,
   assertSameWeights,
   createLimiter,
-  endpointClient,
   failedCompletion,
   renderCodePrompt,
+  replicaClients,
   requestSeed,
   runShardedStage,
   sampleCounts,
@@ -32,10 +32,10 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
     const store = deps.openStore(input.storageUri);
     const batch = await getJson<BatchRecord>(store, input.batchKey);
     if (!batch) throw new MissingArtifactError(`batch ${store.uri}/${input.batchKey} is missing`);
-    const served = await deps.ensureServed?.(input.model, input.checkpoint);
-    const client = endpointClient(deps, input.model, 'code', served?.model);
+    const replicas = await replicaClients(deps, input.model, input.checkpoint, 'code');
     const limit = createLimiter(input.model.concurrency);
-    const shards = chunk(batch.problems, deps.problemsPerShard?.code ?? defaultProblemsPerShard);
+    const perShard = deps.problemsPerShard?.code ?? defaultProblemsPerShard;
+    const shards = chunk(batch.problems, perShard);
 
     return runShardedStage<CodeRollout>({
       store,
@@ -44,12 +44,17 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
       heartbeatMs: deps.heartbeatMs,
       fixed: { problems: batch.problems.length, requests: batch.problems.length },
       generate: async (index, signal) =>
-        (await Promise.all(shards[index]!.map((problem) => limit(() => sampleProblem(client, served, input, problem, signal))))).flat(),
+        (
+          await Promise.all(
+            shards[index]!.map((problem, i) => limit(() => sampleProblem(replicas[(index * perShard + i) % replicas.length]!, input, problem, signal))),
+          )
+        ).flat(),
       count: (rollouts) => ({ ...sampleCounts(rollouts), noCode: rollouts.filter((r) => r.code === null).length }),
     });
   }
 
-  async function sampleProblem(client: ChatClient, served: Served | undefined, input: GenerateCodeInput, problem: Problem, signal: AbortSignal): Promise<CodeRollout[]> {
+  async function sampleProblem(replica: ReplicaClient, input: GenerateCodeInput, problem: Problem, signal: AbortSignal): Promise<CodeRollout[]> {
+    const { client, served } = replica;
     const prompt = renderCodePrompt(problem);
     const { sampling } = input.model;
     let completion: ChatCompletion;
@@ -65,13 +70,13 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
         },
         signal,
       );
-      assertSameWeights(served, completion.fingerprint, `${input.model.baseUrl}, ${input.checkpoint}`);
+      assertSameWeights(served, completion.fingerprint, `${replica.baseUrl}, ${input.checkpoint}`);
     } catch (err) {
       if (!(err instanceof PromptTooLongError)) throw err;
       completion = failedCompletion(input.nCode);
     }
     return completion.choices.map((choice, candidateIndex) => ({
-      ...toSample(prompt, completion, choice, input.checkpoint),
+      ...toSample(prompt, completion, choice, input.checkpoint, { endpoint: replica.baseUrl, servedModel: client.model }),
       questionId: problem.questionId,
       candidateIndex,
       code: extractCode(choice.text, { entryPoint: problem.entryPoint }),

@@ -7,12 +7,12 @@ import { InvalidArtifactError, MissingArtifactError } from './artifact-errors.js
 import { extractAsserts, nonprintableRatio } from './parsing/index.js';
 import type { ObjectStore } from './storage/index.js';
 import { getJson } from './storage/index.js';
-import type { ChatClient, ChatCompletion, GenerationDeps, Served } from './llm/index.js';
+import type { ChatCompletion, GenerationDeps, ReplicaClient } from './llm/index.js';
 import {
   PromptTooLongError,
   assertSameWeights,
   createLimiter,
-  endpointClient,
+  replicaClients,
   failedCompletion,
   renderTestPrompt,
   requestSeed,
@@ -44,10 +44,10 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
     const batch = await getJson<BatchRecord>(store, input.batchKey);
     if (!batch) throw new MissingArtifactError(`batch ${store.uri}/${input.batchKey} is missing`);
     const { withCode, withoutCode } = await readCandidates(store, input.codeKey);
-    const served = await deps.ensureServed?.(input.model, input.checkpoint);
-    const client = endpointClient(deps, input.model, 'test', served?.model);
+    const replicas = await replicaClients(deps, input.model, input.checkpoint, 'test');
     const limit = createLimiter(input.model.concurrency);
-    const shards = chunk(batch.problems, deps.problemsPerShard?.tests ?? defaultProblemsPerShard);
+    const perShard = deps.problemsPerShard?.tests ?? defaultProblemsPerShard;
+    const shards = chunk(batch.problems, perShard);
     const requests = [...withCode.values()].reduce((sum, list) => sum + list.length, 0);
 
     return runShardedStage<TestRollout>({
@@ -57,8 +57,11 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
       heartbeatMs: deps.heartbeatMs,
       fixed: { problems: batch.problems.length, candidates: requests, candidatesWithoutCode: withoutCode, requests },
       generate: async (index, signal) => {
-        const work = shards[index]!.flatMap((problem) =>
-          (withCode.get(problem.questionId) ?? []).map((candidate) => limit(() => sampleCandidate(client, served, input, problem, candidate, signal))),
+        const work = shards[index]!.flatMap((problem, i) =>
+          (withCode.get(problem.questionId) ?? []).map((candidate) => {
+            const replica = replicas[(index * perShard + i + candidate.candidateIndex) % replicas.length]!;
+            return limit(() => sampleCandidate(replica, input, problem, candidate, signal));
+          }),
         );
         return (await Promise.all(work)).flat();
       },
@@ -71,13 +74,13 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
   }
 
   async function sampleCandidate(
-    client: ChatClient,
-    served: Served | undefined,
+    replica: ReplicaClient,
     input: GenerateTestsInput,
     problem: Problem,
     candidate: Candidate,
     signal: AbortSignal,
   ): Promise<TestRollout[]> {
+    const { client, served } = replica;
     const prompt = renderTestPrompt(problem, candidate.code, input.testsPerResponse);
     const { sampling } = input.model;
     let completion: ChatCompletion;
@@ -99,13 +102,13 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
         },
         signal,
       );
-      assertSameWeights(served, completion.fingerprint, `${input.model.baseUrl}, ${input.checkpoint}`);
+      assertSameWeights(served, completion.fingerprint, `${replica.baseUrl}, ${input.checkpoint}`);
     } catch (err) {
       if (!(err instanceof PromptTooLongError)) throw err;
       completion = failedCompletion(input.nTest);
     }
     return completion.choices.map((choice, responseIndex) => ({
-      ...toSample(prompt, completion, choice, input.checkpoint),
+      ...toSample(prompt, completion, choice, input.checkpoint, { endpoint: replica.baseUrl, servedModel: client.model }),
       questionId: problem.questionId,
       candidateIndex: candidate.candidateIndex,
       responseIndex,

@@ -13,7 +13,7 @@ export type PublishPolicyDeps = ServingDeps;
 export function createPublishPolicyActivity(deps: PublishPolicyDeps) {
   return {
     async publishPolicy(input: PublishPolicyInput): Promise<void> {
-      const served = await ensureServed(deps, input.model, input.checkpoint);
+      const served = await ensureServed(deps, input.model, input.checkpoint, input.replica ?? 0);
       log.info('endpoint serves the checkpoint', { role: input.role, checkpoint: input.checkpoint, ...served });
     },
   };

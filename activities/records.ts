@@ -40,6 +40,9 @@ export interface Sample {
   promptVersion: string;
   /** Checkpoint that produced the sample. */
   checkpoint: string;
+  /** The server that answered (its base URL) and the model name the request carried (a LoRA adapter's versioned name). */
+  endpoint?: string;
+  servedModel?: string;
 }
 
 export interface CodeRollout extends Sample {

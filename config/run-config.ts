@@ -22,9 +22,32 @@ const sampling = z.strictObject({
   maxTokens: z.number().int().positive(),
 });
 
+/**
+ * The host a model server runs on, as its publish worker names it (`npx code-a1 worker publish
+ * --host NAME`): publishing materialises checkpoints on that host's disk, so it runs on the task
+ * queue `code-a1-publish-<host>`. Absent: on the llm worker's queue (the server runs beside it).
+ */
+const servingHost = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-" only (at most 63), starting with a letter or digit');
+
+/** One more server of the same weights; generation spreads its requests over all of them. */
+export const replicaSchema = z.strictObject({ baseUrl: z.url(), host: servingHost.optional() });
+
 export const modelEndpointSchema = z.strictObject({
+  /**
+   * What serves the model, which decides how each iteration's weights are published to it
+   * (docs/trainer-contract.md, "Publishing"): `embedded` (python/model_server.py), `vllm` (runtime
+   * LoRA routes, or the dev-mode `/collective_rpc` reload for full weights) or `sglang`
+   * (`/update_weights_from_disk`, `/load_lora_adapter`). Weights move as LoRA adapters when
+   * `trainer.lora` is set, else as full checkpoints.
+   */
+  server: z.enum(['embedded', 'vllm', 'sglang']).default('embedded'),
   /** OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang or the embedded server). */
   baseUrl: z.url(),
+  host: servingHost.optional(),
+  /** Further servers of this role (another host each, or another port); all are published to before sampling. */
+  replicas: z.array(replicaSchema).max(256).default([]),
   /** Model name the server expects in requests. */
   model: z.string().min(1),
   /** Name of the worker environment variable holding the API key; keys never enter history. */
@@ -173,6 +196,13 @@ export const runConfigSchema = z.strictObject({
 export type RunConfigInput = z.input<typeof runConfigSchema>;
 export type RunConfig = z.output<typeof runConfigSchema>;
 export type ModelEndpoint = RunConfig['models']['code'];
+export type Replica = z.output<typeof replicaSchema>;
+
+/** Every server of a role, the first being `baseUrl`; a replica's index is its place here. */
+export function replicasOf(model: ModelEndpoint): Replica[] {
+  // Configs recorded before replicas existed (replayed histories) have no such field.
+  return [{ baseUrl: model.baseUrl, ...(model.host ? { host: model.host } : {}) }, ...(model.replicas ?? [])];
+}
 export type Role = keyof RunConfig['models'];
 
 /** Thrown for input that no retry can fix; its message names every offending field. */

@@ -6,8 +6,9 @@ import { createGenerateTestsActivity } from '../activities/generate-tests.js';
 import { createPublishPolicyActivity } from '../activities/publish-policy.js';
 import { createSampleSolutionsActivity } from '../activities/evaluate-sample-solutions.js';
 import { createSampleTestResponsesActivity } from '../activities/evaluate-sample-tests.js';
-import { ensureServed } from '../activities/llm/index.js';
+import { ensureServed, verifyServed } from '../activities/llm/index.js';
 import type { ModelEndpoint } from '../config/run-config.js';
+import { replicasOf } from '../config/run-config.js';
 import { createWorker, storageDeps } from './connect.js';
 
 /**
@@ -16,8 +17,14 @@ import { createWorker, storageDeps } from './connect.js';
  */
 export function createLlmWorker(env: WorkerEnv): Promise<Worker> {
   const serving = { ...storageDeps(env), secrets: env.secrets, workDir: env.workDir, modelsDir: env.modelsDir };
-  // Generation re-checks the served weights at every attempt: a restarted server forgets them.
-  const deps = { ...serving, ensureServed: (model: ModelEndpoint, checkpoint: string) => ensureServed(serving, model, checkpoint) };
+  // Generation re-checks the served weights at every attempt: a restarted server forgets them. A
+  // server beside this worker is published to again; one on another host (its publish worker's
+  // job) is only checked, and the workflow republishes it when the check fails.
+  const deps = {
+    ...serving,
+    ensureServed: (model: ModelEndpoint, checkpoint: string, replica: number) =>
+      replicasOf(model)[replica]?.host ? verifyServed(serving, model, checkpoint, replica) : ensureServed(serving, model, checkpoint, replica),
+  };
   return createWorker(env, {
     taskQueue: taskQueues.llm,
     activities: {

@@ -16,6 +16,13 @@ export const taskQueues = {
   gpu: 'code-a1-gpu',
 } as const;
 
+/**
+ * Publishing to a model server on another host (`host` in the model config): a publish worker on
+ * that host (`npx code-a1 worker publish --host NAME`) puts the checkpoint on its disk and calls
+ * its local server.
+ */
+export const publishTaskQueue = (host: string) => `code-a1-publish-${host}`;
+
 /** Error types no retry can fix. Activities throw ApplicationFailure with one of these types. */
 export const nonRetryableErrors = {
   config: 'ConfigError',
@@ -145,6 +152,8 @@ export interface PublishPolicyInput extends IterationRef {
   role: 'code' | 'test';
   model: RunConfig['models']['code'];
   checkpoint: string;
+  /** Which server of the role (0 = `baseUrl`, then `replicas`); absent in histories recorded before replicas. */
+  replica?: number;
 }
 
 export interface RecordIterationInput extends IterationRef {

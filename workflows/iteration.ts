@@ -1,5 +1,6 @@
-import { defineQuery, executeChild, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, defineQuery, executeChild, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { RunConfig } from '../config/run-config.js';
+import { replicasOf } from '../config/run-config.js';
 import type {
   GpuActivities,
   IterationInput,
@@ -11,7 +12,7 @@ import type {
   Stage,
   StageResult,
 } from './contract.js';
-import { taskQueues } from './contract.js';
+import { publishTaskQueue, taskQueues } from './contract.js';
 import { quick, stageOptions } from './activity-options.js';
 import { codeA1Evaluate } from './evaluate.js';
 import type { EvaluationReport } from './evaluate.js';
@@ -37,6 +38,39 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
   const orchestration = proxyActivities<OrchestrationActivities>(options.orchestration);
   const llm = proxyActivities<LlmActivities>(options.generate);
   const publisher = proxyActivities<LlmActivities>(options.publish);
+  const hostPublishers = new Map<string, LlmActivities>();
+  const publisherOn = (host: string | undefined) => {
+    if (host === undefined) return publisher;
+    if (!hostPublishers.has(host)) hostPublishers.set(host, proxyActivities<LlmActivities>({ ...options.publish, taskQueue: publishTaskQueue(host) }));
+    return hostPublishers.get(host)!;
+  };
+  /**
+   * Every server of the role serves `checkpoint` once this returns: one publishPolicy per replica,
+   * on the publish queue of its host (or the llm queue for a server beside the llm worker). A
+   * single local server schedules exactly what iterations recorded before replicas did.
+   */
+  const publishAll = (role: 'code' | 'test', checkpoint: string) =>
+    Promise.all(
+      replicasOf(config.models[role]).map((replica, index) =>
+        publisherOn(replica.host).publishPolicy({ ...ref, role, model: config.models[role], checkpoint, ...(index > 0 ? { replica: index } : {}) }),
+      ),
+    );
+  /**
+   * A generation stage that found a remote replica not serving its checkpoint (it restarted) fails
+   * with ReplicaNeedsPublishError: publish again and rerun it; its stored shards are kept. Bounded,
+   * so a server that keeps losing its weights fails the run instead of looping.
+   */
+  async function generating(role: 'code' | 'test', run: () => Promise<StageResult>): Promise<StageResult> {
+    for (let republished = 0; ; republished++) {
+      try {
+        return await run();
+      } catch (err) {
+        const needsPublish = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'ReplicaNeedsPublishError';
+        if (!needsPublish || republished >= 5) throw err;
+        await publishAll(role, base[role]);
+      }
+    }
+  }
   const sandbox = proxyActivities<SandboxActivities>(options.execute);
   const gpu = proxyActivities<GpuActivities>(options.train);
 
@@ -75,23 +109,21 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
   // model server restart still samples from the weights it expects.
   await stage('publishPolicy', () =>
     Promise.all(
-      (['code', 'test'] as const).map((role) =>
-        publisher.publishPolicy({ ...ref, role, model: config.models[role], checkpoint: base[role] }),
-      ),
+      (['code', 'test'] as const).map((role) => publishAll(role, base[role])),
     ),
   );
   const code = await keyed('generateCode', () =>
-    llm.generateCode({
+    generating('code', () => llm.generateCode({
       ...ref,
       batchKey: batch.key,
       model: config.models.code,
       checkpoint: base.code,
       nCode: algorithm.nCode,
       seed: config.seed,
-    }),
+    })),
   );
   const tests = await keyed('generateTests', () =>
-    llm.generateTests({
+    generating('test', () => llm.generateTests({
       ...ref,
       batchKey: batch.key,
       codeKey: code.key,
@@ -100,7 +132,7 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
       nTest: algorithm.nTest,
       testsPerResponse: algorithm.testsPerResponse,
       seed: config.seed,
-    }),
+    })),
   );
   const execution = await keyed('execute', () =>
     sandbox.execute({
@@ -141,7 +173,7 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
       // The evaluation samples from the serving endpoint, so the new Code LLM is published first;
       // the next iteration's publishPolicy then finds it served and does nothing.
       const trained = updated[0]!.checkpoint;
-      await publisher.publishPolicy({ ...ref, role: 'code', model: config.models.code, checkpoint: trained });
+      await publishAll('code', trained);
       const report = await executeChild(codeA1Evaluate, {
         workflowId: `${iterationWorkflowId(config.runId, iteration)}/evaluate`,
         taskQueue: taskQueues.orchestration,

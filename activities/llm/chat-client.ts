@@ -94,6 +94,11 @@ export class ChatClient {
     this.random = options.random ?? Math.random;
   }
 
+  /** The model name every request carries. */
+  get model(): string {
+    return this.options.model;
+  }
+
   async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatCompletion> {
     const body = JSON.stringify({
       model: this.options.model,

@@ -1,5 +1,6 @@
 import { log } from '@temporalio/activity';
 import type { ModelEndpoint } from '../../config/run-config.js';
+import { replicasOf } from '../../config/run-config.js';
 import type { StorageDeps } from '../deps.js';
 import type { ChatClientOptions } from './chat-client.js';
 import { ChatClient } from './chat-client.js';
@@ -19,7 +20,28 @@ export interface GenerationDeps extends StorageDeps {
    * Makes the endpoint serve the stage's checkpoint before it samples (the llm worker passes
    * ensureServed from served-checkpoint.ts); every completion is then checked to come from it.
    */
-  ensureServed?: (model: ModelEndpoint, checkpoint: string) => Promise<Served>;
+  ensureServed?: (model: ModelEndpoint, checkpoint: string, replica: number) => Promise<Served>;
+}
+
+/** One server of a role, ready to sample from the stage's checkpoint. */
+export interface ReplicaClient {
+  baseUrl: string;
+  client: ChatClient;
+  served?: Served;
+}
+
+/**
+ * A client per replica of the role (`baseUrl`, then `replicas`), each made to serve `checkpoint`
+ * first when the worker can (deps.ensureServed). Stages spread their requests over them by
+ * problem, so a retried request goes to the same server.
+ */
+export async function replicaClients(deps: GenerationDeps, model: ModelEndpoint, checkpoint: string, role: 'code' | 'test'): Promise<ReplicaClient[]> {
+  return Promise.all(
+    replicasOf(model).map(async ({ baseUrl }, index) => {
+      const served = await deps.ensureServed?.(model, checkpoint, index);
+      return { baseUrl, client: endpointClient(deps, { ...model, baseUrl }, role, served?.model), ...(served ? { served } : {}) };
+    }),
+  );
 }
 
 /**

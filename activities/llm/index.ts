@@ -6,10 +6,10 @@ export { promptVersions, questionText, renderBlackBoxTestPrompt, renderCodePromp
 export type { RenderedPrompt } from './prompts.js';
 export { requestSeed } from './seeds.js';
 export type { SeedParts } from './seeds.js';
-export { endpointClient } from './endpoint.js';
-export type { GenerationDeps } from './endpoint.js';
+export { endpointClient, replicaClients } from './endpoint.js';
+export type { GenerationDeps, ReplicaClient } from './endpoint.js';
 export { failedCompletion, sampleCounts, toSample } from './rollouts.js';
 export { manifestKey, runShardedStage, shardKey } from './sharded-stage.js';
 export type { GenerationManifest, ShardProgress, ShardedStage } from './sharded-stage.js';
-export { ModelServerError, ServedCheckpointChangedError, assertSameWeights, ensureServed } from './served-checkpoint.js';
+export { ModelServerError, ServedCheckpointChangedError, assertSameWeights, ensureServed, replicaNeedsPublish, verifyServed } from './served-checkpoint.js';
 export type { Served, ServingDeps } from './served-checkpoint.js';

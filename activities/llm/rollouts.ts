@@ -3,7 +3,13 @@ import type { ChatChoice, ChatCompletion } from './chat-client.js';
 import type { RenderedPrompt } from './prompts.js';
 
 /** The part of a rollout every stage records the same way: exactly what was asked and sampled. */
-export function toSample(prompt: RenderedPrompt, completion: ChatCompletion, choice: ChatChoice, checkpoint: string): Sample {
+export function toSample(
+  prompt: RenderedPrompt,
+  completion: ChatCompletion,
+  choice: ChatChoice,
+  checkpoint: string,
+  origin?: { endpoint: string; servedModel: string },
+): Sample {
   return {
     messages: prompt.messages,
     response: choice.text,
@@ -15,6 +21,7 @@ export function toSample(prompt: RenderedPrompt, completion: ChatCompletion, cho
     ...(choice.tokenIds ? { responseTokenIds: choice.tokenIds } : {}),
     promptVersion: prompt.version,
     checkpoint,
+    ...origin,
   };
 }
 

@@ -1,25 +1,23 @@
-import { createHash } from 'node:crypto';
 import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
+import { ApplicationFailure, heartbeat, log } from '@temporalio/activity';
 import type { StorageDeps } from '../deps.js';
-import { fullWeights, loadPolicy } from '../trainer/index.js';
+import { fullWeights, loadPolicy, readPolicyFile } from '../trainer/index.js';
+import { ConfigError, replicasOf } from '../../config/run-config.js';
+import type { ModelEndpoint, Replica } from '../../config/run-config.js';
 import { ModelConfigError } from './errors.js';
-import type { ModelEndpoint } from '../../config/run-config.js';
+import type { ProbeRecord } from './probe.js';
+import { PROBE_FILE, PROBE_TOLERANCE, probeRecordSchema, readProbe, runProbe } from './probe.js';
+import { adapterName, modelCards, publishAdapter } from './publish-adapter.js';
+import type { FullPublish } from './publish-full.js';
+import { publishEmbedded, publishSglangFull, publishVllmFull } from './publish-full.js';
+import { ServedCheckpointChangedError } from './served-errors.js';
+import type { ServerApi } from './server-api.js';
+import { serverApi } from './server-api.js';
 
-/** The endpoint is unreachable or failed (5xx): retried, the server may be starting or restarting. */
-export class ModelServerError extends Error {
-  override name = 'ModelServerError';
-}
-
-/**
- * The endpoint started serving other weights while a stage sampled from it (a restarted embedded
- * server comes back with its initial checkpoint). Retried: the next attempt publishes the
- * checkpoint again before it samples, so no rollout is recorded under the wrong checkpoint.
- */
-export class ServedCheckpointChangedError extends Error {
-  override name = 'ServedCheckpointChangedError';
-}
+export { ServedCheckpointChangedError } from './served-errors.js';
+export { ModelServerError } from './server-api.js';
+export { adapterName } from './publish-adapter.js';
 
 export interface ServingDeps extends StorageDeps {
   /** Where checkpoints from S3 are downloaded to; the model server must read the same disk. */
@@ -40,123 +38,115 @@ export interface Served {
   fingerprint?: string;
   /** The name requests must carry: the endpoint's model, or the versioned name of the LoRA adapter. */
   model: string;
+  /** The server's base URL (one replica of the role). */
+  endpoint: string;
 }
 
-interface ServedModel {
-  id?: string;
-  root?: string;
-  parent?: string | null;
-  checkpoint?: { path?: string; fingerprint?: string };
+/** The replica of `model` numbered `index` (0 = `baseUrl`). */
+export function replicaOf(model: ModelEndpoint, index: number): Replica {
+  const replica = replicasOf(model)[index];
+  if (!replica) throw new ConfigError(`the model endpoint ${model.baseUrl} has no replica ${index}`);
+  return replica;
+}
+
+export function adminApi(deps: Pick<ServingDeps, 'secrets'>, model: ModelEndpoint, baseUrl: string): ServerApi {
+  let apiKey: string | undefined;
+  if (model.apiKeyEnv) {
+    apiKey = deps.secrets?.[model.apiKeyEnv];
+    if (!apiKey) throw new ModelConfigError(`apiKeyEnv names ${model.apiKeyEnv}, which is not set in this worker's environment`);
+  }
+  return serverApi(baseUrl, apiKey);
 }
 
 /**
- * The served name of an adapter: `<role>-<runId>-it<n>` for the checkpoint updatePolicy wrote
- * for that role and iteration, so the model name of every request and rollout says which
- * weights answered; a new name per version, as vLLM's runtime LoRA API expects.
+ * Makes replica `replica` of `model` serve `checkpoint` (a local directory, `model:<name>`, or a
+ * finished checkpoint in object storage), with the checkpoint's files materialised on this
+ * worker's disk first: the server must run on the same machine (a publish worker beside each
+ * inference server, `host` in the config). How depends on the server (`model.server`) and on the
+ * checkpoint (LoRA adapter or full weights): publish-adapter.ts and publish-full.ts. Then, when the
+ * checkpoint carries a probe (every checkpoint the built-in trainer writes), the endpoint's greedy
+ * log-probs must match it: a reload that answered 200 and kept the old weights fails here,
+ * retryably.
  */
-export function adapterName(checkpoint: string): string {
-  const m = /\/runs\/([^/]+)\/checkpoints\/(code|test)\/iter-(\d+)\/?$/.exec(checkpoint);
-  if (m) return `${m[2]}-${m[1]}-it${m[3]}`;
-  return `lora-${createHash('sha256').update(checkpoint).digest('hex').slice(0, 16)}`;
-}
-
-/**
- * Makes `model`'s endpoint serve `checkpoint` (a local directory, `model:<name>`, or a finished
- * checkpoint in object storage), with the checkpoint's files materialised on this worker's disk
- * first, so the server must run on the same machine:
- *
- * - full weights: the embedded server's `POST /v1/load_checkpoint {"path"}` (python/model_server.py),
- *   a no-op when `GET /v1/models` already reports that directory. vLLM has no such endpoint and
- *   answers 404, which fails as ModelConfigError (docs/trainer-contract.md, "Publishing to vLLM");
- * - a LoRA adapter: vLLM's runtime LoRA API, which the embedded server speaks too:
- *   `POST /v1/load_lora_adapter {"lora_name", "lora_path"}` under a name per version, then
- *   `POST /v1/unload_lora_adapter` for this role's earlier versions of the run.
- */
-export async function ensureServed(deps: ServingDeps, model: ModelEndpoint, checkpoint: string): Promise<Served> {
+export async function ensureServed(deps: ServingDeps, model: ModelEndpoint, checkpoint: string, replica = 0): Promise<Served> {
+  const { baseUrl } = replicaOf(model, replica);
   const policy = await loadPolicy(checkpoint, {
     openStore: deps.openStore,
     modelsDir: deps.modelsDir,
     cacheDir: join(deps.workDir, 'checkpoints'),
     onFile: (done, total) => heartbeat({ phase: 'download', done, total }),
   });
-  // The server reports the path it resolved; compare like with like.
+  // Servers report the path they resolved; compare like with like.
   const full = await realpath(fullWeights(policy).dir);
-  const root = model.baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
-  const apiKey = model.apiKeyEnv ? deps.secrets?.[model.apiKeyEnv] : undefined;
-  const headers: Record<string, string> = { 'Content-Type': 'application/json', ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}) };
+  const api = adminApi(deps, model, baseUrl);
+  const probe = await readProbe(policy.dir);
+  const server = model.server ?? 'embedded';
 
-  const call = async (method: 'GET' | 'POST', route: string, body?: unknown): Promise<unknown> => {
-    const url = `${root}${route}`;
-    // Loading large weights takes minutes; the open request is the progress worth reporting.
-    const started = Date.now();
-    const beat = setInterval(() => heartbeat({ phase: route, waitingMs: Date.now() - started }), 5_000);
-    try {
-      const signal = cancellationSignal();
-      const res = await fetch(url, { method, headers, signal, ...(body === undefined ? {} : { body: JSON.stringify(body) }) }).catch((err: unknown) => {
-        if (signal.aborted) throw err;
-        throw new ModelServerError(`${method} ${url} failed: ${String(err)}`, { cause: err });
-      });
-      const text = await res.text();
-      if (res.status >= 400 && res.status < 500) throw new ModelConfigError(`${method} ${url} answered ${res.status}: ${text.slice(0, 2_000)}`, res.status);
-      if (!res.ok) throw new ModelServerError(`${method} ${url} answered ${res.status}: ${text.slice(0, 2_000)}`);
-      // vLLM answers the LoRA routes with plain text ("Success: LoRA adapter ... added successfully.").
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        return text;
-      }
-    } finally {
-      clearInterval(beat);
+  let served: Served;
+  if (policy.adapterOf) {
+    // The adapter needs the right base. Only the embedded server can be asked to load another one;
+    // vLLM and SGLang serve the base they were started with (docs/trainer-contract.md).
+    if (server === 'embedded') await publishEmbedded(api, model.model, full);
+    const path = await realpath(policy.dir);
+    const { name, card } = await publishAdapter(api, server, policy.checkpoint, path);
+    const fingerprint = card?.checkpoint?.fingerprint;
+    served = { path, model: name, endpoint: baseUrl, ...(fingerprint ? { fingerprint } : {}) };
+  } else {
+    let result: FullPublish;
+    if (server === 'embedded') result = await publishEmbedded(api, model.model, full);
+    else if (server === 'sglang') result = await publishSglangFull(api, fullWeights(policy).checkpoint, full);
+    else {
+      // vLLM keeps reporting its launch path whatever it serves: only the probe can say a reload is not needed.
+      const verdict = probe ? await runProbe(api, model.model, probe) : undefined;
+      result = verdict?.ok && verdict.distinguishable ? { loaded: false } : await publishVllmFull(api, full);
     }
-  };
-  const cards = async (): Promise<ServedModel[]> => ((await call('GET', '/v1/models')) as { data?: ServedModel[] }).data ?? [];
-  const pathOf = (card: ServedModel) => card.checkpoint?.path ?? card.root;
+    served = { path: full, model: model.model, endpoint: baseUrl, ...(result.fingerprint ? { fingerprint: result.fingerprint } : {}) };
+  }
+  if (probe) await checkProbe(api, served, probe, policy.checkpoint);
+  else log.info('the checkpoint carries no probe; the served weights are trusted', { checkpoint: policy.checkpoint, endpoint: baseUrl });
+  return served;
+}
 
-  // 1. The full weights: the model itself, or the base an adapter applies to.
-  let listed = await cards();
-  const baseCard = () => listed.find((m) => m.id === model.model);
-  // An adapter needs the right base; vLLM's card does not report a local path (it cannot change
-  // its base anyway), so only a server that reports one is asked to load another.
-  const baseIsRight = (card: ServedModel | undefined) =>
-    card !== undefined && (pathOf(card) === full || (policy.adapterOf !== undefined && card.checkpoint?.path === undefined));
-  if (!baseIsRight(baseCard())) {
-    const loaded = (await call('POST', '/v1/load_checkpoint', { path: full })) as { version?: number };
-    log.info('endpoint now serves the checkpoint', { checkpoint: fullWeights(policy).checkpoint, path: full, version: loaded.version });
-    listed = await cards();
-    // Another load (a concurrent publish of a different checkpoint) won the race: try again later.
-    if (!baseIsRight(baseCard())) throw new ServedCheckpointChangedError(`${root} does not report ${full} right after loading it`);
+/** Fails (retryably) unless the endpoint's greedy log-probs are those the trainer recorded. */
+export async function checkProbe(api: ServerApi, served: Served, probe: ProbeRecord, checkpoint: string): Promise<void> {
+  const verdict = await runProbe(api, served.model, probe);
+  const figures = { endpoint: served.endpoint, model: served.model, checkpoint, meanAbsLogprob: verdict.meanAbs, tolerance: PROBE_TOLERANCE };
+  if (!verdict.ok) {
+    throw new ServedCheckpointChangedError(
+      `${served.endpoint} (${served.model}) does not serve ${checkpoint}: its greedy log-probs differ from the trainer's by ` +
+        `${verdict.meanAbs.toFixed(4)} nats/token (tolerance ${PROBE_TOLERANCE})` +
+        (verdict.servesPrevious ? '; they match the weights before this update, so the reload kept the old weights' : ''),
+    );
   }
-  if (!policy.adapterOf) {
-    const fingerprint = baseCard()!.checkpoint?.fingerprint;
-    return { path: full, model: model.model, ...(fingerprint ? { fingerprint } : {}) };
-  }
+  if (!verdict.distinguishable && probe.previous) log.warn('the probe cannot tell this update from the previous weights', figures);
+  else log.info('the probe confirms the served weights', figures);
+}
 
-  // 2. The adapter, under its versioned name; then this role's earlier versions go.
-  const name = adapterName(policy.checkpoint);
-  const path = await realpath(policy.dir);
-  let card = listed.find((m) => m.id === name);
-  if (card && pathOf(card) !== path) {
-    await call('POST', '/v1/unload_lora_adapter', { lora_name: name });
-    card = undefined;
+/** The error type a generation stage fails with when a remote replica needs publishing again (workflows/iteration.ts). */
+export const replicaNeedsPublish = 'ReplicaNeedsPublishError';
+
+/**
+ * For a replica on another host (`host` set), which this worker cannot publish to: checks without
+ * downloading weights that it serves `checkpoint` (the adapter's versioned name is listed; the
+ * probe matches). Otherwise the stage fails, non-retryably, with `ReplicaNeedsPublishError`: the
+ * iteration workflow then publishes again through the host's publish worker and reruns the stage,
+ * which keeps the shards it stored.
+ */
+export async function verifyServed(deps: ServingDeps, model: ModelEndpoint, checkpoint: string, replica: number): Promise<Served> {
+  const { baseUrl } = replicaOf(model, replica);
+  const file = await readPolicyFile(checkpoint, PROBE_FILE, deps);
+  const name = file.adapter ? adapterName(file.checkpoint) : model.model;
+  const served: Served = { path: file.checkpoint, model: name, endpoint: baseUrl };
+  const api = adminApi(deps, model, baseUrl);
+  const stale = (why: string) =>
+    ApplicationFailure.create({ type: replicaNeedsPublish, nonRetryable: true, message: `${baseUrl} does not serve ${file.checkpoint}: ${why}` });
+  if (file.adapter && !(await modelCards(api)).some((m) => m.id === name)) throw stale(`adapter ${name} is not loaded`);
+  const parsed = file.text === undefined ? undefined : probeRecordSchema.safeParse(JSON.parse(file.text));
+  if (parsed?.success) {
+    const verdict = await runProbe(api, name, parsed.data);
+    if (!verdict.ok) throw stale(`the probe differs by ${verdict.meanAbs.toFixed(4)} nats/token`);
   }
-  if (!card) {
-    await call('POST', '/v1/load_lora_adapter', { lora_name: name, lora_path: path });
-    log.info('endpoint now serves the adapter', { checkpoint: policy.checkpoint, name, path });
-    listed = await cards();
-    card = listed.find((m) => m.id === name && pathOf(m) === path);
-    if (!card) throw new ServedCheckpointChangedError(`${root} does not list adapter ${name} (${path}) right after loading it`);
-  }
-  const family = name.replace(/-it\d+$/, '-it');
-  for (const old of listed) {
-    if (old.id && old.id !== name && old.id.startsWith(family) && /-it\d+$/.test(old.id)) {
-      await call('POST', '/v1/unload_lora_adapter', { lora_name: old.id }).catch((err: unknown) => {
-        // Another publish of this role may have unloaded it first; a leftover adapter costs only memory.
-        log.warn('could not unload an earlier adapter', { name: old.id, error: String(err) });
-      });
-    }
-  }
-  const fingerprint = card.checkpoint?.fingerprint;
-  return { path, model: name, ...(fingerprint ? { fingerprint } : {}) };
+  return served;
 }
 
 /** Throws when a completion came from other weights than those `ensureServed` saw. */

@@ -6,5 +6,5 @@ export { isStoreUri, materialise, resolveCheckpointRef } from './materialise.js'
 export type { LocalCheckpoint } from './materialise.js';
 export { JOB_REJECTED_EXIT, TrainerFailedError, killGroup, runTrainer } from './run-trainer.js';
 export type { RunTrainerOptions } from './run-trainer.js';
-export { assertTrainable, fullWeights, loadPolicy } from './policy.js';
+export { assertTrainable, fullWeights, loadPolicy, readPolicyFile } from './policy.js';
 export type { Policy, PolicyOptions } from './policy.js';

@@ -1,3 +1,5 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ObjectStore } from '../storage/index.js';
 import { ConfigError } from '../../config/run-config.js';
 import { InvalidArtifactError } from '../artifact-errors.js';
@@ -35,14 +37,7 @@ const maxAliasHops = 4;
  * is in S3, and for a LoRA adapter also the model it applies to.
  */
 export async function loadPolicy(ref: string, opts: PolicyOptions): Promise<Policy> {
-  let checkpoint = ref;
-  for (let hop = 0; isStoreUri(checkpoint); hop++) {
-    const store = opts.openStore(checkpoint.replace(/\/+$/, ''));
-    const manifest = await readManifest(store, '');
-    if (manifest?.alias === undefined) break;
-    if (hop === maxAliasHops) throw new InvalidArtifactError(`${ref}: more than ${maxAliasHops} checkpoint aliases in a row`);
-    checkpoint = manifest.alias;
-  }
+  const { checkpoint } = await resolveAlias(ref, opts.openStore);
   const model = /^model:(.+)$/.exec(checkpoint)?.[1];
   const local = await materialise(resolveCheckpointRef(checkpoint, opts.modelsDir), opts.openStore, opts.cacheDir, opts.onFile).catch(async (err: unknown) => {
     // A model this worker has not installed yet: install it, then use it.
@@ -56,6 +51,41 @@ export async function loadPolicy(ref: string, opts: PolicyOptions): Promise<Poli
   const base = await loadPolicy(adapterBase, opts);
   if (base.adapterOf) throw new InvalidArtifactError(`${checkpoint}: its base ${adapterBase} is itself an adapter`);
   return { ...policy, adapterOf: { checkpoint: base.checkpoint, dir: base.dir } };
+}
+
+/** The checkpoint an alias chain ends at, and its manifest when it lives in object storage. */
+async function resolveAlias(ref: string, openStore: PolicyOptions['openStore']): Promise<{ checkpoint: string; manifest?: CheckpointManifest }> {
+  let checkpoint = ref;
+  for (let hop = 0; isStoreUri(checkpoint); hop++) {
+    const manifest = await readManifest(openStore(checkpoint.replace(/\/+$/, '')), '');
+    if (manifest?.alias === undefined) return { checkpoint, ...(manifest ? { manifest } : {}) };
+    if (hop === maxAliasHops) throw new InvalidArtifactError(`${ref}: more than ${maxAliasHops} checkpoint aliases in a row`);
+    checkpoint = manifest.alias;
+  }
+  return { checkpoint };
+}
+
+/**
+ * Reads one small file of a checkpoint without downloading the rest (the probe a generation
+ * worker checks a remote server against): undefined when the checkpoint has no such file.
+ */
+export async function readPolicyFile(
+  ref: string,
+  file: string,
+  opts: Pick<PolicyOptions, 'openStore' | 'modelsDir'>,
+): Promise<{ checkpoint: string; adapter: boolean; text?: string }> {
+  const { checkpoint, manifest } = await resolveAlias(ref, opts.openStore);
+  if (!isStoreUri(checkpoint)) {
+    const dir = resolveCheckpointRef(checkpoint, opts.modelsDir);
+    const text = await readFile(join(dir, file), 'utf8').catch(() => undefined);
+    const adapter = await stat(join(dir, 'adapter_config.json')).then(() => true, () => false);
+    return { checkpoint, adapter, ...(text === undefined ? {} : { text }) };
+  }
+  if (!manifest) throw new InvalidArtifactError(`${checkpoint}: no manifest (an unfinished checkpoint)`);
+  const bytes = manifest.files.some((f) => f.path === file)
+    ? await opts.openStore(checkpoint.replace(/\/+$/, '')).get(`${manifest.dir}/${file}`)
+    : undefined;
+  return { checkpoint, adapter: manifest.adapter !== undefined, ...(bytes ? { text: Buffer.from(bytes).toString('utf8') } : {}) };
 }
 
 /** The full-weight model a policy runs on: the adapter's base, or the policy itself. */

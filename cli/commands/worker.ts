@@ -11,9 +11,20 @@ const factories: Record<string, () => Promise<(env: WorkerEnv) => Promise<Worker
   sandbox: async () => (await import('../../workers/sandbox.js')).createSandboxWorker,
 };
 
+const hostPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
 const worker: Command = {
-  summary: `run workers for task queues (${Object.keys(factories).join(', ')} or all) until SIGINT/SIGTERM`,
+  summary: `run workers for task queues (${Object.keys(factories).join(', ')} or all; publish --host NAME beside a model server on another host) until SIGINT/SIGTERM`,
   async run(argv) {
+    if (argv[0] === 'publish') {
+      const host = argv[1] === '--host' ? argv[2] : undefined;
+      if (!host || !hostPattern.test(host) || argv.length !== 3) throw new UsageError('usage: worker publish --host NAME (the `host` a model config names)');
+      const env = parseWorkerEnv(process.env);
+      const w = await (await import('../../workers/publish.js')).createPublishWorker(env, host);
+      console.log(`publish worker for host ${host} running on ${env.temporalAddress}`);
+      await w.run();
+      return 0;
+    }
     const names = argv.length === 0 || argv.includes('all') ? Object.keys(factories) : argv;
     const unknown = names.filter((n) => !factories[n]);
     if (unknown.length) throw new UsageError(`unknown task queue(s): ${unknown.join(', ')}; expected ${Object.keys(factories).join(', ')} or all`);
