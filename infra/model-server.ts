@@ -47,7 +47,17 @@ export async function startModelServer({
   port = 0,
   threads,
   dtype,
-}: { timeoutMs?: number; checkpoint?: string; model?: string; port?: number; threads?: number; dtype?: string } = {}): Promise<ModelServer> {
+  args = [],
+}: {
+  timeoutMs?: number;
+  checkpoint?: string;
+  model?: string;
+  port?: number;
+  threads?: number;
+  dtype?: string;
+  /** More command-line options, e.g. `--fault ignore-reloads` in tests. */
+  args?: string[];
+} = {}): Promise<ModelServer> {
   checkpoint ??= await defaultCheckpoint(model);
   const child = spawn(
     join(repo, '.venv/bin/python'),
@@ -56,6 +66,7 @@ export async function startModelServer({
       ...['--checkpoint', checkpoint, '--model-name', model, '--port', String(port)],
       ...(threads ? ['--threads', String(threads)] : []),
       ...(dtype ? ['--dtype', dtype] : []),
+      ...args,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );

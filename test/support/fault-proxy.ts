@@ -26,6 +26,8 @@ export interface FaultProxy {
   readonly requests: number;
   /** Request bodies that reached the upstream server. */
   readonly forwarded: unknown[];
+  /** The same requests with their method and path (e.g. `POST /collective_rpc`). */
+  readonly calls: { route: string; body: unknown }[];
   close(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function startFaultProxy(upstreamBaseUrl: string): Promise<FaultPro
   let standing: Fault | undefined;
   let requests = 0;
   const forwarded: unknown[] = [];
+  const calls: { route: string; body: unknown }[] = [];
   const sockets = new Set<Socket>();
 
   const server = createServer((req, res) => {
@@ -60,11 +63,14 @@ export async function startFaultProxy(upstreamBaseUrl: string): Promise<FaultPro
   });
 
   function forward(req: IncomingMessage, res: ServerResponse, body: Buffer, rewrite?: (body: Buffer) => Buffer | string) {
+    let parsed: unknown;
     try {
-      forwarded.push(JSON.parse(body.toString('utf8')));
+      parsed = JSON.parse(body.toString('utf8'));
     } catch {
-      forwarded.push(body.toString('utf8'));
+      parsed = body.toString('utf8');
     }
+    forwarded.push(parsed);
+    calls.push({ route: `${req.method} ${req.url}`, body: parsed });
     const out = httpRequest(
       { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: { ...req.headers, host: upstream.host } },
       (up) => {
@@ -91,6 +97,7 @@ export async function startFaultProxy(upstreamBaseUrl: string): Promise<FaultPro
       return requests;
     },
     forwarded,
+    calls,
     async close() {
       // Hanging requests hold their sockets open; close() would wait for them forever.
       for (const socket of sockets) socket.destroy();
