@@ -39,21 +39,25 @@ const quietLogger = {
 };
 
 /** Runs `body` while workers serve every task queue of the project with the given activities. */
-export async function withWorker<T>(
-  activities: Record<string, (...args: never[]) => Promise<unknown>>,
-  body: () => Promise<T>,
-  address = temporalAddress,
-): Promise<T> {
+type Activities = Record<string, (...args: never[]) => Promise<unknown>>;
+
+/**
+ * Runs `body` with workers for every task queue of the contract serving `activities` (and the
+ * workflows on the orchestration queue), plus a worker per entry of `more` (task queue ->
+ * activities), e.g. the publish queues of serving hosts.
+ */
+export async function withWorker<T>(activities: Activities, body: () => Promise<T>, address = temporalAddress, more: Record<string, Activities> = {}): Promise<T> {
   const connection = await NativeConnection.connect({ address });
   try {
+    const queues: [string, Activities][] = [...Object.values(taskQueues).map((q): [string, Activities] => [q, activities]), ...Object.entries(more)];
     const workers = await Promise.all(
-      Object.values(taskQueues).map(async (taskQueue) =>
+      queues.map(async ([taskQueue, served]) =>
         Worker.create({
           connection,
           namespace: testNamespace,
           taskQueue,
           shutdownGraceTime: '2 seconds',
-          activities,
+          activities: served,
           ...(taskQueue === taskQueues.orchestration ? { workflowBundle: await workflowBundle() } : {}),
         }),
       ),
