@@ -32,6 +32,8 @@ describe('run config', () => {
     ['a model base URL that is not a URL', (c) => (c.models.code.baseUrl = 'localhost'), /models\.code\.baseUrl/],
     ['an unknown field (a typo must not be ignored)', (c) => (c.algorithm = { nCodes: 4 }), /algorithm/],
     ['a missing iteration count', (c) => delete c.iterations, /iterations/],
+    ['a server kind publishing cannot speak to', (c) => (c.models.code.server = 'tgi'), /models\.code\.server/],
+    ['a serving host that cannot name a task queue', (c) => (c.models.test.replicas = [{ baseUrl: 'http://h:1/v1', host: 'a b' }]), /models\.test\.replicas\.0\.host/],
   ];
   for (const [what, mutate, field] of bad) {
     it(`rejects ${what}, naming the field`, () => {
@@ -40,6 +42,21 @@ describe('run config', () => {
       assert.throws(() => parseRunConfig(config), (err: unknown) => err instanceof ConfigError && field.test(err.message));
     });
   }
+
+  it('lists every server of a role, baseUrl first, with the host whose publish worker serves it', async () => {
+    const { replicasOf } = await import('../../config/run-config.js');
+    const raw = rawConfig('/tmp/x');
+    const config = parseRunConfig({
+      ...raw,
+      models: { ...raw.models, code: { ...raw.models.code, server: 'vllm', host: 'gpu-a', replicas: [{ baseUrl: 'http://gpu-b:8000/v1', host: 'gpu-b' }] } },
+    });
+    assert.deepEqual(replicasOf(config.models.code), [
+      { baseUrl: 'http://127.0.0.1:1/v1', host: 'gpu-a' },
+      { baseUrl: 'http://gpu-b:8000/v1', host: 'gpu-b' },
+    ]);
+    assert.deepEqual(replicasOf(config.models.test), [{ baseUrl: 'http://127.0.0.1:1/v1' }]);
+    assert.equal(config.models.test.server, 'embedded');
+  });
 
   it('exports its JSON Schema through `code-a1 schema`', async () => {
     const { stdout } = await execa('node', ['bin/code-a1.js', 'schema']);
