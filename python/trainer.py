@@ -24,25 +24,17 @@ Writes into `output`, metrics.json last (its presence means the rest is complete
     trainer.json             the trainer config and job summary that produced this checkpoint
     probe.json               greedy completion of a fixed prompt with its log-probs, after and before
                              the update (python/probe.py): what a server serving these weights answers
-    metrics.json             loss, kl, clip fraction, grad norm, tokens/s, peak memory, steps
+    metrics.json             loss, kl, clip fraction, grad norm, tokens/s, peak memory, steps, world size
 Stdout carries one JSON object per line (start / phase / step / done) for the launcher's heartbeats;
 logs go to stderr.
 
-Multi-GPU design (FSDP through torchrun; not run here, the launcher's `trainer.command` would be
-`["torchrun", "--nproc_per_node=N", "python/trainer.py"]`):
-  1. init_process_group("nccl"); rank r takes rollouts[r::world] so every rank sees a fixed slice.
-  2. Wrap each decoder layer, then the model, with FSDP2 `fully_shard` (MixedPrecisionPolicy:
-     bf16 params for compute, fp32 reduce); the reference model is sharded the same way, without
-     grads. Master weights and AdamW moments stay fp32 and sharded.
-  3. Token-mean over the whole mini-batch: all-reduce the mini-batch's response-token count first,
-     divide each rank's summed token loss by that global count; FSDP's gradient reduce-scatter then
-     sums, which gives exactly the single-process gradient.
-  4. clip_grad_norm_ on the sharded (DTensor) grads computes the global norm.
-  5. Save with torch.distributed.checkpoint.state_dict: get_model_state_dict(full_state_dict,
-     cpu_offload) and get_optimizer_state_dict, gathered to rank 0, which writes the same files as
-     here; a barrier, then rank 0 writes metrics.json last. Non-zero ranks print no progress lines.
-  With LoRA the adapter is small enough to replicate: plain DDP over the adapter's parameters, the
-  bf16 base replicated (or sharded with fully_shard when it does not fit one device).
+On several devices (config `trainer.devices` > 1) the launcher runs this file under torchrun,
+`python python/torchrun.py --standalone --nproc_per_node=N python/trainer.py JOB.json`: every rank
+reads the whole job and trains on a fixed slice of each mini-batch (rank_schedule); full weights are
+sharded with FSDP2, a LoRA adapter is replicated under DDP; gradients are summed over ranks with the
+loss divided by the mini-batch's global token count, so the update is the one-process update up to
+float rounding. Rank 0 alone prints progress and writes the files, metrics.json after every rank
+finished. What is specific to several ranks lives in python/distributed.py.
 """
 import json
 import math
@@ -63,6 +55,7 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
+import distributed  # noqa: E402
 import probe  # noqa: E402
 
 OPTIMIZER_FORMAT = "code-a1-adamw-v1"
@@ -93,9 +86,14 @@ class TrainConfig:
     adam_beta1: float = 0.9  # torch/verl defaults
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
-    threads: int = 0  # torch intra-op threads on CPU; 0 = all cores
+    threads: int = 0  # torch intra-op threads on CPU per rank; 0 = the host's cores shared out among its ranks
     lora: LoraSettings | None = None  # train a low-rank adapter on the frozen base instead of every weight; None = full-parameter (paper)
     lora_base_dtype: str = "bfloat16"  # LoRA only: dtype of the frozen base (see load_lora_policy); the adapter stays fp32
+    # Efficiency options; off by default, each gives the same update up to float rounding (tests).
+    micro_batch_tokens: int = 0  # > 0: a micro-batch holds as many sequences as fit this many tokens (padded, or packed with `pack`) instead of micro_batch_size
+    pack: bool = False  # a micro-batch is one row of concatenated sequences (positions restart per sequence, attention stays within each): no padding
+    gradient_checkpointing: bool = False  # recompute each decoder layer's activations in the backward pass: less memory, about a third more compute
+    lora_fsdp: bool = False  # LoRA on several devices: shard base and adapter with FSDP2 instead of replicating the base (a base too large for one device)
 
 
 def camel_to_snake(name: str) -> str:
@@ -120,6 +118,7 @@ def parse_config(raw: dict) -> TrainConfig:
     assert cfg.micro_batch_size >= 1 and cfg.ppo_epochs >= 1 and cfg.warmup_steps >= 0 and cfg.decay_steps >= 0
     assert cfg.mini_batch_size % cfg.micro_batch_size == 0, "mini_batch_size must be a multiple of micro_batch_size"
     assert cfg.lora_base_dtype in ("bfloat16", "float32"), f"lora_base_dtype {cfg.lora_base_dtype!r} is not bfloat16 or float32"
+    assert cfg.micro_batch_tokens >= 0, "micro_batch_tokens must be >= 0"
     if cfg.lora:
         lora = cfg.lora
         assert isinstance(lora.rank, int) and lora.rank >= 1, f"lora.rank must be a positive integer, not {lora.rank!r}"
@@ -151,9 +150,13 @@ def read_job(argv: list[str]) -> tuple[dict, TrainConfig]:
         raise JobError(f"{argv}: {type(e).__name__}: {e}") from e
 
 
+emitting = True  # only rank 0 prints progress (main sets it)
+
+
 def emit(event: str, **fields) -> None:
     """One progress line on stdout; the launcher turns each into an activity heartbeat."""
-    print(json.dumps({"event": event, **fields}), flush=True)
+    if emitting:
+        print(json.dumps({"event": event, **fields}), flush=True)
 
 
 def log(message: str) -> None:
@@ -170,8 +173,9 @@ def log(message: str) -> None:
 
 
 def grpo_token_losses(logp, old_logp, ref_logp, advantages, cfg: TrainConfig):
-    """Per-token loss terms for [batch, tokens] tensors; advantages are [batch]."""
-    adv = advantages.unsqueeze(-1)
+    """Per-token loss terms for [batch, tokens] tensors; advantages are [batch], or per token when
+    several rollouts share a row (packed)."""
+    adv = advantages if advantages.dim() == logp.dim() else advantages.unsqueeze(-1)
     ratio = torch.exp(logp - old_logp)
     unclipped = -adv * ratio
     clipped = -adv * torch.clamp(ratio, 1 - cfg.clip_low, 1 + cfg.clip_high)
@@ -230,19 +234,86 @@ def batch_tensors(rows, device):
     return ids.to(device), attention.to(device), response_mask.to(device), advantages.to(device)
 
 
-def token_logprobs(model, ids, attention, autocast):
+def packed_tensors(rows, device):
+    """One row of concatenated sequences: input ids, position ids restarting at 0 for each sequence
+    (from which transformers confines attention to each sequence), the response mask, and each
+    token's advantage. The last position of a sequence predicts the next one's first token: mask 0."""
+    ids, positions, mask, advantages = [], [], [], []
+    for p, r, a in rows:
+        n = len(p) + len(r)
+        ids += p + r
+        positions += range(n)
+        mask += [0.0] * (len(p) - 1) + [1.0] * len(r) + [0.0]
+        advantages += [a] * n
+    as_row = lambda values, dtype: torch.tensor([values], dtype=dtype, device=device)  # noqa: E731
+    return (as_row(ids, torch.long), as_row(positions, torch.long), as_row(mask[:-1], torch.float32),
+            as_row(advantages[:-1], torch.float32))
+
+
+def model_batch(rows, device, pack: bool):
+    """(ids, attention mask, position ids, response mask, advantages): padded rows, or one packed row."""
+    if pack:
+        ids, positions, mask, advantages = packed_tensors(rows, device)
+        return ids, None, positions, mask, advantages
+    ids, attention, mask, advantages = batch_tensors(rows, device)
+    return ids, attention, None, mask, advantages
+
+
+def token_logprobs(model, ids, attention, autocast, position_ids=None):
     """log p(token j+1 | tokens <= j) for every position, in fp32 whatever the compute dtype."""
+    inputs = {"attention_mask": attention} if position_ids is None else {"position_ids": position_ids}
     with autocast():
-        logits = model(input_ids=ids, attention_mask=attention, use_cache=False).logits[:, :-1]
+        logits = model(input_ids=ids, use_cache=False, **inputs).logits[:, :-1]
     return torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
 
 
+def split_micro(rows, cfg: "TrainConfig") -> list[list]:
+    """Consecutive micro-batches of micro_batch_size sequences, or with micro_batch_tokens of as many
+    as fit that many tokens (padded width times sequences, or the packed length); a longer sequence
+    gets a micro-batch of its own."""
+    if not cfg.micro_batch_tokens:
+        return [rows[i : i + cfg.micro_batch_size] for i in range(0, len(rows), cfg.micro_batch_size)]
+    cost = (lambda b: sum(len(p) + len(r) for p, r, _ in b)) if cfg.pack else (lambda b: len(b) * max(len(p) + len(r) for p, r, _ in b))
+    out = []
+    for row in rows:
+        if out and cost(out[-1] + [row]) <= cfg.micro_batch_tokens:
+            out[-1].append(row)
+        else:
+            out.append([row])
+    return out
+
+
+def rank_schedule(rows, cfg: "TrainConfig", rank: int, world: int) -> list[list[list]]:
+    """This rank's micro-batches of each mini-batch (optimizer step). A mini-batch is mini_batch_size
+    consecutive rollouts (0 = all) whatever the number of ranks; rank r trains on its r-th, (r+world)-th,
+    ... rollouts. Every rank makes as many passes per mini-batch as the busiest one: FSDP2 and DDP
+    communicate in each forward and backward, so a rank with fewer rollouts (or none) pads with
+    empty micro-batches, which contribute nothing. With one rank this is the micro-batches in order."""
+    step = cfg.mini_batch_size or len(rows)
+    schedule = []
+    for i in range(0, len(rows), step):
+        mini = rows[i : i + step]
+        shares = [split_micro(mini[r::world], cfg) for r in range(world)]
+        passes = max(len(s) for s in shares)
+        schedule.append(shares[rank] + [[] for _ in range(passes - len(shares[rank]))])
+    return schedule
+
+
+# Empty micro-batches still run the model on one short sequence (any will do: its loss is
+# multiplied by 0) so that this rank takes part in the collectives of the pass.
+def stand_in(rows):
+    p, r, _ = rows[0]
+    return [(p[:1], r[:1], 0.0)]
+
+
 @torch.no_grad()
-def frozen_logprobs(model, chunks, device, autocast, phase: str) -> list[torch.Tensor]:
+def frozen_logprobs(model, chunks, device, autocast, phase: str, pack: bool = False, all_rows=None) -> list[torch.Tensor | None]:
     model.eval()
     out = []
     for i, rows in enumerate(chunks):
-        out.append(token_logprobs(model, *batch_tensors(rows, device)[:2], autocast))
+        ids, attention, positions, _, _ = model_batch(rows or stand_in(all_rows), device, pack)
+        logp = token_logprobs(model, ids, attention, autocast, positions)
+        out.append(logp if rows else None)
         emit("progress", phase=phase, done=i + 1, total=len(chunks))
     return out
 
@@ -292,17 +363,21 @@ def trainable(model) -> list[tuple[str, torch.nn.Parameter]]:
     return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
 
 
-def load_optimizer_state(path: str, model, optimizer) -> int:
-    tensors = load_file(path)
+def load_optimizer_state(path: str, model, optimizer, sharded: distributed.World | None = None) -> int:
+    """Into the optimizer of `model`, or with `sharded` into FSDP2's shards (rank 0 reads the file)."""
     with open(path, "rb") as f:  # safetensors header: 8-byte length, then JSON with __metadata__
         meta = json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
     assert meta["format"] == OPTIMIZER_FORMAT, f"{path}: unknown optimizer state format {meta['format']}"
     params = trainable(model)
-    stored = {k.split("/", 1)[1] for k in tensors}
+    stored = distributed.stored_names(path)
     if stored != {name for name, _ in params}:
         # e.g. a full-parameter state given to a LoRA job, or an adapter of another shape: no retry fixes it.
         raise JobError(f"{path} holds moments of {len(stored)} parameters that are not the {len(params)} this job trains")
     step = int(meta["step"])
+    if sharded:
+        distributed.scatter_moments(path, model, optimizer, sharded, [name for name, _ in params], step)
+        return step
+    tensors = load_file(path)
     for name, p in params:
         optimizer.state[p] = {
             "step": torch.tensor(float(step)),
@@ -313,9 +388,12 @@ def load_optimizer_state(path: str, model, optimizer) -> int:
 
 
 def save_optimizer_state(path: Path, model, optimizer, step: int, cfg: TrainConfig) -> None:
+    write_optimizer_state(path, {name: optimizer.state[p] for name, p in trainable(model)}, step, cfg)
+
+
+def write_optimizer_state(path: Path, moments: dict[str, dict], step: int, cfg: TrainConfig) -> None:
     tensors = {}
-    for name, p in trainable(model):
-        state = optimizer.state[p]
+    for name, state in moments.items():
         assert int(state["step"]) == step, f"{name} took {int(state['step'])} steps, expected {step}"
         tensors[f"exp_avg/{name}"] = state["exp_avg"].detach().contiguous().cpu()
         tensors[f"exp_avg_sq/{name}"] = state["exp_avg_sq"].detach().contiguous().cpu()
@@ -339,54 +417,115 @@ def watch_stdin() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def load_policy(job: dict, cfg: TrainConfig, world: distributed.World):
+    """The policy as this mode holds it (for log-prob passes, the probe and saving), and the module
+    the training passes call: the same, except with LoRA under DDP (the wrapper that reduces the
+    adapter's gradients)."""
+    if cfg.lora:
+        on_cpu_until_sharded = world.sharded and cfg.lora_fsdp
+        policy = load_lora_policy(job, cfg.lora, cfg.lora_base_dtype, torch.device("cpu") if on_cpu_until_sharded else world.device)
+    elif world.sharded:
+        policy = distributed.load_sharded(job["policy"], world, mixed_bf16=world.device.type == "cuda", trainable=True,
+                                          checkpointing=cfg.gradient_checkpointing)
+        return policy, policy
+    else:
+        policy = load_model(job["policy"], world.device)
+    if cfg.gradient_checkpointing:  # non-reentrant: it needs no input that requires grad, and composes with FSDP2 and DDP
+        policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if not world.sharded:
+        return policy, policy
+    if cfg.lora_fsdp:  # bf16 base and fp32 adapter in one all-gather (FSDP2 allows mixed dtypes of frozen parameters)
+        return distributed.shard(policy, world, mixed_bf16=False), policy
+    return policy, distributed.replicate_adapter(policy, world)
+
+
+def save_checkpoint(out: Path, policy, optimizer, tokenizer, step: int, cfg: TrainConfig, world: distributed.World) -> None:
+    """Weights in fp32 (see load_model) and the tokenizer, or only the adapter (its base is the job's
+    policy, unchanged), and the optimizer state. Sharded weights and moments are gathered whole to
+    rank 0 first (every rank takes part); rank 0 writes the same files as one process."""
+    fsdp = world.sharded and (not cfg.lora or cfg.lora_fsdp)
+    weights = distributed.gathered_weights(policy) if fsdp else None
+    moments = distributed.gathered_moments(policy, optimizer) if fsdp else None
+    if not world.main:
+        return
+    if cfg.lora:
+        policy.save_pretrained(out, **({"state_dict": weights} if fsdp else {}))
+        (out / "README.md").unlink(missing_ok=True)  # peft's generated model card: not part of the checkpoint
+    else:
+        policy.save_pretrained(out, safe_serialization=True, **({"state_dict": weights} if fsdp else {}))
+        tokenizer.save_pretrained(out)
+    if fsdp:
+        names = {name for name, _ in trainable(policy)}
+        assert set(moments) == names, f"gathered moments of {len(moments)} parameters, expected {len(names)}"
+        write_optimizer_state(out / "optimizer.safetensors", moments, step, cfg)
+    else:
+        save_optimizer_state(out / "optimizer.safetensors", policy, optimizer, step, cfg)
+
+
+# Tests only: the rank named here raises at its first training pass, as a crashed rank would.
+FAULT_RANK = "CODE_A1_TRAINER_FAULT_RANK"
+
+
 def main(argv: list[str]) -> dict:
+    global emitting
     started = time.time()
     job, cfg = read_job(argv)
     if os.environ.get("CODE_A1_TRAINER_STDIN_WATCH") == "1":
         watch_stdin()
+    world = distributed.init_world()
+    emitting = world.main  # the launcher reads rank 0's progress lines
     hf_logging.disable_progress_bar()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cpu":
-        torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    device = world.device
+    if device.type == "cpu":  # ranks on one host share its cores
+        torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world.local_size))
 
     def autocast():
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
     out = Path(job["output"])
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").unlink(missing_ok=True)  # a stale marker must never vouch for new files
+    if world.main:
+        (out / "metrics.json").unlink(missing_ok=True)  # a stale marker must never vouch for new files
     policy_dir, reference_dir = job["policy"], job["reference"]
     has_tokenizer = lambda d: (Path(d) / "tokenizer_config.json").is_file()  # noqa: E731
     tokenizer = AutoTokenizer.from_pretrained(policy_dir if has_tokenizer(policy_dir) else reference_dir)
     rows, retokenized = load_rollouts(job, tokenizer)
     assert rows, "the job holds no rollouts (the launcher copies the base checkpoint instead)"
-    emit("start", role=job.get("role"), rollouts=len(rows), device=device.type, retokenized=retokenized)
+    emit("start", role=job.get("role"), rollouts=len(rows), device=device.type, retokenized=retokenized, world_size=world.size)
 
-    # 1. Fixed micro-batches: the frozen log-probs are computed on exactly the same padded batches as
-    #    training, so the first micro-batch's ratio is 1 to the last bit.
-    micro = [rows[i : i + cfg.micro_batch_size] for i in range(0, len(rows), cfg.micro_batch_size)]
-    per_mini = cfg.mini_batch_size // cfg.micro_batch_size if cfg.mini_batch_size else len(micro)
-    minis = [list(range(i, min(i + per_mini, len(micro)))) for i in range(0, len(micro), per_mini)]
+    # 1. Fixed micro-batches (rank_schedule): the frozen log-probs are computed on exactly the same
+    #    batches as training, so the first micro-batch's ratio is 1 to the last bit. The token-mean
+    #    denominator of a mini-batch counts the response tokens of all its rollouts, on every rank.
+    schedule = rank_schedule(rows, cfg, world.rank, world.size)
+    micro, minis = [], []  # this rank's micro-batches, and the indices of each mini-batch's
+    for mini in schedule:
+        minis.append(list(range(len(micro), len(micro) + len(mini))))
+        micro += mini
+    per_step = cfg.mini_batch_size or len(rows)
+    mini_tokens = [sum(len(r) for _, r, _ in rows[i : i + per_step]) for i in range(0, len(rows), per_step)]
 
     # 2. Old log-probs from the policy the rollouts were sampled from (with LoRA: base + the adapter
     #    before this update), then the reference's; a separate reference model is freed before the
     #    policy needs memory for training.
     t0 = time.time()
     same_reference = Path(reference_dir).resolve() == Path(policy_dir).resolve()
-    policy = load_lora_policy(job, cfg.lora, cfg.lora_base_dtype, device) if cfg.lora else load_model(policy_dir, device)
-    old_logp = frozen_logprobs(policy, micro, device, autocast, "old_logprobs")
-    probe_before = probe.greedy(policy, tokenizer, device, autocast)
+    policy, trained = load_policy(job, cfg, world)
+    frozen = lambda model, phase: frozen_logprobs(model, micro, device, autocast, phase, cfg.pack, rows)  # noqa: E731
+    old_logp = frozen(policy, "old_logprobs")
+    probe_before = probe.greedy(policy, tokenizer, device, autocast)  # on every rank: FSDP2 gathers weights in each forward
     emit("phase", name="old_logprobs", seconds=round(time.time() - t0, 3))
     if cfg.lora:  # the reference is the base: the same weights with the adapter switched off
         with policy.disable_adapter():
-            ref_logp = frozen_logprobs(policy, micro, device, autocast, "reference_logprobs")
+            ref_logp = frozen(policy, "reference_logprobs")
     elif same_reference:
         ref_logp = old_logp
     else:
-        reference = load_model(reference_dir, device)
-        ref_logp = frozen_logprobs(reference, micro, device, autocast, "reference_logprobs")
+        reference = (distributed.load_sharded(reference_dir, world, mixed_bf16=device.type == "cuda", trainable=False, checkpointing=False)
+                     if world.sharded else load_model(reference_dir, device))
+        ref_logp = frozen(reference, "reference_logprobs")
         del reference
     emit("phase", name="reference_logprobs", seconds=round(time.time() - t0, 3))
+    distributed.reshard(policy)
     logprob_seconds = time.time() - t0
 
     # 3. Optimizer over the trained parameters, resumed when the previous iteration left a state (the
@@ -394,25 +533,36 @@ def main(argv: list[str]) -> dict:
     params = [p for _, p in trainable(policy)]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
                                   eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
-    step = load_optimizer_state(job["optimizerState"], policy, optimizer) if job.get("optimizerState") else 0
+    fsdp = world.sharded and (not cfg.lora or cfg.lora_fsdp)
+    step = load_optimizer_state(job["optimizerState"], policy, optimizer, world if fsdp else None) if job.get("optimizerState") else 0
     first_step = step
 
     # 4. One PPO epoch (or ppo_epochs): each mini-batch is one optimizer step; its micro-batches accumulate.
+    #    An empty micro-batch (this rank has fewer rollouts than another) runs a stand-in sequence with
+    #    loss 0 so that this rank joins the pass's collectives.
     policy.train()
+    trained.train()
     t1 = time.time()
-    totals = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "clip": 0.0, "ratio": 0.0, "tokens": 0.0}
+    totals = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "clip": 0.0, "ratio": 0.0, "tokens": 0.0}  # this rank's sums
     grad_norms, skipped = [], 0
     for epoch in range(cfg.ppo_epochs):
-        for mini in minis:
-            n_tokens = sum(sum(len(r) for _, r, _ in micro[m]) for m in mini)  # token-mean denominator
+        for mini, n_tokens in zip(minis, mini_tokens):
             optimizer.zero_grad(set_to_none=True)
-            for m in mini:
-                ids, attention, mask, adv = batch_tensors(micro[m], device)
-                logp = token_logprobs(policy, ids, attention, autocast)
-                loss_t, pg, kl, ratio, clipped = grpo_token_losses(logp, old_logp[m], ref_logp[m], adv, cfg)
-                loss = (loss_t * mask).sum() / n_tokens
-                loss.backward()
+            for k, m in enumerate(mini):
+                if os.environ.get(FAULT_RANK) == str(world.rank):
+                    raise RuntimeError(f"{FAULT_RANK}={world.rank}: this rank fails on purpose")
+                with distributed.accumulating(trained, last=k == len(mini) - 1):
+                    ids, attention, positions, mask, adv = model_batch(micro[m] or stand_in(rows), device, cfg.pack)
+                    logp = token_logprobs(trained, ids, attention, autocast, positions)
+                    if micro[m]:
+                        loss_t, pg, kl, ratio, clipped = grpo_token_losses(logp, old_logp[m], ref_logp[m], adv, cfg)
+                        loss = (loss_t * mask).sum() / n_tokens
+                    else:
+                        loss = logp.sum() * 0.0
+                    loss.backward()
                 emit("progress", phase="train", epoch=epoch, done=m + 1, total=len(micro))
+                if not micro[m]:
+                    continue
                 with torch.no_grad():
                     totals["loss"] += loss.item() * n_tokens
                     totals["pg_loss"] += (pg * mask).sum().item()
@@ -420,7 +570,7 @@ def main(argv: list[str]) -> dict:
                     totals["clip"] += (clipped * mask).sum().item()
                     totals["ratio"] += (ratio * mask).sum().item()
                     totals["tokens"] += mask.sum().item()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip).item()
+            grad_norm = distributed.clip_grad_norm(params, cfg.grad_clip)  # the global norm: every rank skips alike
             if not math.isfinite(grad_norm):
                 skipped += 1  # as verl: a non-finite gradient skips the step instead of poisoning the weights
                 log(f"non-finite gradient norm at step {step}; step skipped")
@@ -431,22 +581,18 @@ def main(argv: list[str]) -> dict:
             optimizer.step()
             step += 1
             grad_norms.append(grad_norm)
-            emit("step", step=step, epoch=epoch, lr=lr, grad_norm=grad_norm, loss=totals["loss"] / max(totals["tokens"], 1))
+            loss_sum, token_sum = world.sum([totals["loss"], totals["tokens"]])
+            emit("step", step=step, epoch=epoch, lr=lr, grad_norm=grad_norm, loss=loss_sum / max(token_sum, 1))
     train_seconds = time.time() - t1
     assert step - first_step + skipped == cfg.ppo_epochs * len(minis), "every mini-batch either steps or is skipped"
+    totals = dict(zip(totals, world.sum(list(totals.values()))))
 
-    # 5. Save: weights in fp32 (see load_model) and the tokenizer, or only the adapter (its base is the
-    #    job's policy, unchanged); optimizer state, config; metrics.json last.
-    if cfg.lora:
-        policy.save_pretrained(out)
-        (out / "README.md").unlink(missing_ok=True)  # peft's generated model card: not part of the checkpoint
-    else:
-        policy.save_pretrained(out, safe_serialization=True)
-        tokenizer.save_pretrained(out)
-    save_optimizer_state(out / "optimizer.safetensors", policy, optimizer, step, cfg)
-    probe_doc = probe.document(probe.greedy(policy, tokenizer, device, autocast), probe_before,
-                               cfg.lora_base_dtype if cfg.lora else "float32")
-    (out / "probe.json").write_text(json.dumps(probe_doc, indent=2))
+    # 5. Save (every rank takes part in gathering sharded state); metrics.json last, once every rank is done.
+    save_checkpoint(out, policy, optimizer, tokenizer, step, cfg, world)
+    probe_after = probe.greedy(policy, tokenizer, device, autocast)
+    if world.main:
+        probe_doc = probe.document(probe_after, probe_before, cfg.lora_base_dtype if cfg.lora else "float32")
+        (out / "probe.json").write_text(json.dumps(probe_doc, indent=2))
     all_tokens = sum(len(p) + len(r) for p, r, _ in rows)
     n = max(totals["tokens"], 1)
     peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -465,25 +611,29 @@ def main(argv: list[str]) -> dict:
         "retokenized": retokenized,
         "response_tokens": totals["tokens"] / cfg.ppo_epochs,
         "tokens": all_tokens,
-        # Whole update (frozen log-prob passes + forward/backward/step) and the training loop alone.
+        # Whole update (frozen log-prob passes + forward/backward/step) and the training loop alone, all ranks together.
         "tokens_per_s": all_tokens * cfg.ppo_epochs / (logprob_seconds + train_seconds),
         "train_tokens_per_s": all_tokens * cfg.ppo_epochs / train_seconds,
         "logprob_seconds": logprob_seconds,
         "train_seconds": train_seconds,
-        "peak_memory_bytes": peak,  # CUDA: max allocated; CPU: max resident set of the process
+        "peak_memory_bytes": world.max(peak),  # CUDA: max allocated; CPU: max resident set; of the rank that used most
         "cuda": int(device.type == "cuda"),
+        "world_size": world.size,  # ranks that trained (torchrun processes, one device each)
         "lora_rank": cfg.lora.rank if cfg.lora else 0,
-        "trainable_parameters": sum(p.numel() for p in params),
+        "trainable_parameters": sum(p.numel() for p in params),  # a sharded parameter's numel is the whole tensor's
         "base_dtype": cfg.lora_base_dtype if cfg.lora else "float32",  # of the frozen weights (LoRA) or the trained ones
         "seconds": time.time() - started,
     }
-    summary = {"role": job.get("role"), "policy": policy_dir, "reference": reference_dir, "adapter": job.get("adapter"),
-               "seed": job.get("seed"), "rollouts": len(rows)}
-    (out / "trainer.json").write_text(json.dumps({"config": asdict(cfg), "job": summary, "step": step}, indent=2))
-    tmp = out / "metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2))
-    tmp.rename(out / "metrics.json")
+    world.barrier()  # every rank finished: only now may metrics.json vouch for the checkpoint
+    if world.main:
+        summary = {"role": job.get("role"), "policy": policy_dir, "reference": reference_dir, "adapter": job.get("adapter"),
+                   "seed": job.get("seed"), "rollouts": len(rows), "world_size": world.size}
+        (out / "trainer.json").write_text(json.dumps({"config": asdict(cfg), "job": summary, "step": step}, indent=2))
+        tmp = out / "metrics.json.tmp"
+        tmp.write_text(json.dumps(metrics, indent=2))
+        tmp.rename(out / "metrics.json")
     emit("done", metrics=metrics)
+    world.close()
     return metrics
 
 
