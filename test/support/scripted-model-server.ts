@@ -2,6 +2,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 export interface ChatMessage {
   role: string;
@@ -39,6 +41,8 @@ export interface ScriptedModelServer {
  * `/v1/load_lora_adapter` and `/v1/unload_lora_adapter`, the per-process fingerprint) but
  * answers from a script, so a whole-run test can decide which candidates are right and which tests
  * are valid. It returns no token ids: the trainer then tokenises the text with the chat template.
+ * Asked for log-probs (the on-policy probe), it answers with those recorded in the loaded
+ * checkpoint's probe.json, as a server serving those weights would.
  */
 export async function startScriptedModelServer(opts: { model: string; checkpoint: string; script: Script }): Promise<ScriptedModelServer> {
   let instance = '';
@@ -102,6 +106,17 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
       }
       const adapter = adapters.has(String(body.model)) ? String(body.model) : undefined;
       if (body.model !== opts.model && !adapter) return reply(404, { error: { message: `The model \`${String(body.model)}\` does not exist` } });
+      if (body.logprobs === true) {
+        // The on-policy probe: a server serving the loaded weights answers with their log-probs,
+        // which the trainer recorded beside them (probe.json); the initial model has none.
+        const recorded = await readFile(join(adapter ? adapters.get(adapter)! : path, 'probe.json'), 'utf8').then(
+          (t) => (JSON.parse(t) as { current: { tokenIds: number[]; tokens: string[]; logprobs: number[] } }).current,
+          () => ({ tokenIds: [0], tokens: ['x'], logprobs: [-1] }),
+        );
+        const content = recorded.tokens.map((token, i) => ({ token, logprob: recorded.logprobs[i], bytes: null, top_logprobs: [] }));
+        const choice = { index: 0, message: { role: 'assistant', content: recorded.tokens.join('') }, logprobs: { content }, token_ids: recorded.tokenIds, finish_reason: 'length' };
+        return reply(200, { object: 'chat.completion', model: body.model, system_fingerprint: fingerprint(), choices: [choice], usage: { prompt_tokens: 0, completion_tokens: 0 } });
+      }
       requests += 1;
       requestedModels.push(String(body.model));
       const messages = body.messages as ChatMessage[];
