@@ -31,8 +31,20 @@ import type { CheckpointManifest, TrainerJob } from './trainer/index.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
+const venvPython = join(repoRoot, '.venv/bin/python');
+
 /** The built-in trainer: python/trainer.py in the project's virtual environment. */
-export const builtinTrainerCommand = [join(repoRoot, '.venv/bin/python'), join(repoRoot, 'python/trainer.py')];
+export const builtinTrainerCommand = [venvPython, join(repoRoot, 'python/trainer.py')];
+
+/**
+ * The built-in trainer on `devices` processes (`trainer.devices`): beyond one, under torchrun as
+ * `python -m torch.distributed.run` runs it, through python/torchrun.py, which keeps the trainer's
+ * exit status 65 (torchrun itself exits 1 for any failed rank). One GPU per process on CUDA.
+ */
+export function builtinTrainer(devices = 1): string[] {
+  if (devices <= 1) return builtinTrainerCommand;
+  return [venvPython, join(repoRoot, 'python/torchrun.py'), '--standalone', `--nproc_per_node=${devices}`, join(repoRoot, 'python/trainer.py')];
+}
 
 export interface UpdatePolicyDeps extends StorageDeps {
   /** Scratch space for trainer jobs and outputs, and the cache of downloaded checkpoints. */
@@ -182,7 +194,8 @@ export function createUpdatePolicyActivity(deps: UpdatePolicyDeps) {
     const alive = setInterval(() => heartbeat(last), 5_000);
     try {
       await runTrainer({
-        command: input.trainer.command ?? deps.trainerCommand ?? builtinTrainerCommand,
+        // `devices` is absent from configs recorded before it existed: one process, as then.
+        command: input.trainer.command ?? deps.trainerCommand ?? builtinTrainer(input.trainer.devices ?? 1),
         jobPath,
         cwd: repoRoot,
         signal: cancellationSignal(),
