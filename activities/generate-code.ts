@@ -41,6 +41,7 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
       store,
       prefix: keys.stage(input.runId, input.iteration, 'code'),
       shardCount: shards.length,
+      problemsPerShard: perShard,
       heartbeatMs: deps.heartbeatMs,
       fixed: { problems: batch.problems.length, requests: batch.problems.length },
       generate: async (index, signal) =>

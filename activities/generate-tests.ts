@@ -54,6 +54,7 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
       store,
       prefix: keys.stage(input.runId, input.iteration, 'tests'),
       shardCount: shards.length,
+      problemsPerShard: perShard,
       heartbeatMs: deps.heartbeatMs,
       fixed: { problems: batch.problems.length, candidates: requests, candidatesWithoutCode: withoutCode, requests },
       generate: async (index, signal) => {

@@ -89,6 +89,14 @@ export const sandboxSchema = z.strictObject({
   defineTimeoutMs: z.number().int().positive().max(600_000).default(5_000),
   /** Address-space limit per execution, in MiB. */
   memoryMb: z.number().int().min(64).max(65_536).default(1024),
+  /**
+   * Problems per executeShard activity: the execute stage runs as one activity per shard on the
+   * sandbox queue, spread over every sandbox worker. 16 problems at the paper's shape (8 candidates
+   * x 8 responses x 8 asserts) is about a thousand programs: tens of seconds on one machine.
+   */
+  problemsPerShard: z.number().int().positive().max(10_000).default(16),
+  /** Shards in flight at once: bounds the load on the sandbox workers and on object storage. */
+  parallelShards: z.number().int().positive().max(4_096).default(64),
 });
 
 /**

@@ -5,6 +5,7 @@ import { createRunStateActivities } from '../activities/run-state.js';
 import { createSampleBatchActivity } from '../activities/sample-batch.js';
 import { createScoreActivity } from '../activities/score.js';
 import { createUpdateMistakeBookActivity } from '../activities/update-mistake-book.js';
+import { createMergeExecutionActivity } from '../activities/execute.js';
 import { createWorker, storageDeps, workflowsPath } from './connect.js';
 
 /** Workflows plus the cheap activities that run beside them. */
@@ -18,6 +19,7 @@ export function createOrchestrationWorker(env: WorkerEnv): Promise<Worker> {
       ...createSampleBatchActivity(deps),
       ...createScoreActivity(deps),
       ...createUpdateMistakeBookActivity(deps),
+      ...createMergeExecutionActivity(deps),
     },
   });
 }

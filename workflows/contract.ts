@@ -117,6 +117,18 @@ export interface ExecuteInput extends IterationRef {
   sandbox: RunConfig['sandbox'];
 }
 
+/** One shard of the fanned-out execute stage: problems [shard × problemsPerShard, …) of the batch. */
+export interface ExecuteShardInput extends ExecuteInput {
+  shard: number;
+  problemsPerShard: number;
+}
+
+export interface MergeExecutionInput extends IterationRef {
+  /** The shards' results, in batch order: keys and small summaries. */
+  shards: StageResult[];
+  problems: number;
+}
+
 export interface ScoreInput extends IterationRef {
   executionKey: string;
   mistakeBookKey: string | null;
@@ -218,6 +230,7 @@ export interface OrchestrationActivities {
   sampleBatch(input: SampleBatchInput): Promise<StageResult>;
   score(input: ScoreInput): Promise<StageResult>;
   updateMistakeBook(input: UpdateMistakeBookInput): Promise<StageResult>;
+  mergeExecution(input: MergeExecutionInput): Promise<StageResult>;
   recordIteration(input: RecordIterationInput): Promise<IterationRecord>;
 }
 
@@ -229,6 +242,7 @@ export interface LlmActivities {
 
 export interface SandboxActivities {
   execute(input: ExecuteInput): Promise<StageResult>;
+  executeShard(input: ExecuteShardInput): Promise<StageResult>;
 }
 
 export interface GpuActivities {

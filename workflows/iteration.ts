@@ -134,17 +134,26 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
       seed: config.seed,
     })),
   );
-  const execution = await keyed('execute', () =>
-    sandbox.execute({
-      ...ref,
-      batchKey: batch.key,
-      codeKey: code.key,
-      testsKey: tests.key,
-      mistakeBookKey: previousBook,
-      algorithm,
-      sandbox: config.sandbox,
-    }),
-  );
+  const executeInput = {
+    ...ref,
+    batchKey: batch.key,
+    codeKey: code.key,
+    testsKey: tests.key,
+    mistakeBookKey: previousBook,
+    algorithm,
+    sandbox: config.sandbox,
+  };
+  // Fanned out over every sandbox worker: one executeShard per block of problems, merged by key.
+  // Behind a patch: iterations recorded before it ran one execute activity and must replay so.
+  const execution = await keyed('execute', async () => {
+    if (!patched('execute-fan-out')) return sandbox.execute(executeInput);
+    const problemsPerShard = config.sandbox.problemsPerShard ?? 16;
+    const problems = batch.summary.problems ?? algorithm.batchSize;
+    const shards = await boundedAll(Math.ceil(problems / problemsPerShard), config.sandbox.parallelShards ?? 64, (shard) =>
+      sandbox.executeShard({ ...executeInput, shard, problemsPerShard }),
+    );
+    return orchestration.mergeExecution({ ...ref, shards, problems });
+  });
   const scores = await keyed('score', () =>
     orchestration.score({ ...ref, executionKey: execution.key, mistakeBookKey: previousBook, algorithm }),
   );
@@ -186,6 +195,20 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
   return stage('recordIteration', () =>
     bookkeeping.recordIteration({ ...ref, stageResults: results, policies: updated, stageDurationsMs: durations }),
   );
+}
+
+/** `count` calls of `run`, at most `limit` in flight, results in index order (deterministic: plain promises). */
+async function boundedAll<T>(count: number, limit: number, run: (index: number) => Promise<T>): Promise<T[]> {
+  const results = new Array<T>(count);
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const index = next++;
+      results[index] = await run(index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, lane));
+  return results;
 }
 
 export function iterationWorkflowId(runId: string, iteration: number): string {

@@ -8,6 +8,8 @@ import { InvalidArtifactError } from '../artifact-errors.js';
 /** A generation stage's manifest: the shards in order, plus the stage summary for a retry to return. */
 export interface GenerationManifest extends Manifest {
   summary: Record<string, number>;
+  /** Problems per shard, in batch order: lets a reader of some problems open only their shards. */
+  problemsPerShard?: number;
 }
 
 export interface ShardProgress {
@@ -28,6 +30,8 @@ export interface ShardedStage<R> {
   fixed?: Record<string, number>;
   /** How often to heartbeat while requests are in flight; must stay below the heartbeat timeout. */
   heartbeatMs?: number;
+  /** Problems per shard, recorded in the manifest (see GenerationManifest). */
+  problemsPerShard?: number;
 }
 
 export const shardKey = (prefix: string, index: number) => `${prefix}/shard-${String(index).padStart(5, '0')}.json`;
@@ -103,7 +107,12 @@ export async function runShardedStage<R>(stage: ShardedStage<R>): Promise<StageR
     totals.generationSeconds = round(seconds, 3);
     totals.tokensPerSecond = round((fresh.completionTokens ?? 0) / seconds, 1);
   }
-  const manifest = await putJsonOnce<GenerationManifest>(store, key, { shards: keys, count: totals.samples ?? 0, summary: totals });
+  const manifest = await putJsonOnce<GenerationManifest>(store, key, {
+    shards: keys,
+    count: totals.samples ?? 0,
+    summary: totals,
+    ...(stage.problemsPerShard ? { problemsPerShard: stage.problemsPerShard } : {}),
+  });
   log.info('generation stage done', { prefix, ...manifest.summary });
   return { key, summary: manifest.summary };
 }

@@ -2,6 +2,8 @@ import { appendFile, access } from 'node:fs/promises';
 import { Context, heartbeat } from '@temporalio/activity';
 import type {
   ExecuteInput,
+  ExecuteShardInput,
+  MergeExecutionInput,
   GenerateCodeInput,
   GenerateTestsInput,
   GpuActivities,
@@ -53,6 +55,7 @@ export function recordingStages({ journal, gateDir }: RecordingOptions) {
     ...createRunStateActivities(deps),
     sampleBatch: (i: SampleBatchInput) => stage('sampleBatch', i, { problems: i.batchSize }),
     score: (i: ScoreInput) => stage('score', i, { codeRewardMean: 0.5 }, { input: i.executionKey }),
+    mergeExecution: (i: MergeExecutionInput) => stage('mergeExecution', i, { executions: i.shards.reduce((n, s) => n + (s.summary.executions ?? 0), 0) }),
     updateMistakeBook: async (i: UpdateMistakeBookInput) => {
       const result = await stage('updateMistakeBook', i, { tests: 1 }, { previous: i.previousKey });
       return { ...result, key: keys.mistakeBook(i.runId, i.iteration) };
@@ -67,6 +70,7 @@ export function recordingStages({ journal, gateDir }: RecordingOptions) {
   };
   const sandbox: SandboxActivities = {
     execute: (i: ExecuteInput) => stage('execute', i, { executions: 1 }, { tests: i.testsKey, book: i.mistakeBookKey }),
+    executeShard: (i: ExecuteShardInput) => stage('execute', i, { executions: 1 }, { tests: i.testsKey, book: i.mistakeBookKey }),
   };
   const gpu: GpuActivities = {
     updatePolicy: async (i: UpdatePolicyInput) => {

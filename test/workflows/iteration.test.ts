@@ -33,6 +33,7 @@ describe('codeA1Iteration', () => {
       'generateCode',
       'generateTests',
       'execute',
+      'mergeExecution',
       'score',
       'updateMistakeBook',
       'updatePolicy-code',
@@ -49,9 +50,14 @@ describe('codeA1Iteration', () => {
 
   it('carries only storage keys and small summaries through history, whatever the batch size', async () => {
     const sizes: number[] = [];
-    for (const batchSize of [4, 4096]) {
+    // [problems, problems per execute shard]: the same shard count at 4 and 4,096 problems, then four shards.
+    for (const [batchSize, problemsPerShard] of [
+      [4, 4],
+      [4096, 4096],
+      [4096, 1024],
+    ] as const) {
       const dir = await tempDir();
-      const config = testConfig(`${dir}/store`, { algorithm: { batchSize, nCode: 8, nTest: 8 } });
+      const config = testConfig(`${dir}/store`, { algorithm: { batchSize, nCode: 8, nTest: 8 }, sandbox: { problemsPerShard } });
       const workflowId = `${config.runId}/iter-0-${randomUUID()}`;
       await withWorker(recordingStages({ journal: `${dir}/journal`, gateDir: dir }), () =>
         client.workflow.execute(codeA1Iteration, {
@@ -69,7 +75,9 @@ describe('codeA1Iteration', () => {
       }
       sizes.push(history.events!.length);
     }
-    assert.equal(sizes[0], sizes[1], 'history events per iteration must not depend on the batch size');
+    assert.equal(sizes[0], sizes[1], 'history events per iteration must not depend on the batch size, only on the shard count');
+    // Each further execute shard costs the same few events (scheduled, started, completed).
+    assert.ok(sizes[2]! > sizes[1]! && (sizes[2]! - sizes[1]!) % 3 === 0 && (sizes[2]! - sizes[1]!) / 3 <= 6, `events: ${sizes.join(', ')}`);
   });
 
   it('starts from the previous iteration: its checkpoints and its Mistake Book', async () => {
@@ -88,7 +96,7 @@ describe('codeA1Iteration', () => {
       {
         ...stages,
         generateCode: async (i) => ((seen.code = i.checkpoint), stages.generateCode(i)),
-        execute: async (i) => ((seen.book = i.mistakeBookKey), stages.execute(i)),
+        executeShard: async (i) => ((seen.book = i.mistakeBookKey), stages.executeShard(i)),
         updatePolicy: async (i) => ((seen[`ref-${i.role}`] = [i.baseCheckpoint, i.referenceCheckpoint]), stages.updatePolicy(i)),
       } satisfies typeof stages,
       () =>

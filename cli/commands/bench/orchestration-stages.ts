@@ -37,13 +37,14 @@ export function benchStages(stageMs: () => number, onInterval: (interval: Interv
     sampleBatch: (i) => stage('sampleBatch', i),
     score: (i) => stage('score', i),
     updateMistakeBook: async (i) => ({ ...(await stage('updateMistakeBook', i)), key: keys.mistakeBook(i.runId, i.iteration) }),
+    mergeExecution: (i) => stage('mergeExecution', i),
   };
   const llm: LlmActivities = {
     generateCode: (i) => stage('generateCode', i),
     generateTests: (i) => stage('generateTests', i),
     publishPolicy: async (i) => void (await stage('publishPolicy', i)),
   };
-  const sandbox: SandboxActivities = { execute: (i) => stage('execute', i) };
+  const sandbox: SandboxActivities = { execute: (i) => stage('execute', i), executeShard: (i) => stage(`execute-${i.shard}`, i) };
   const gpu: GpuActivities = {
     updatePolicy: async (i: UpdatePolicyInput) => {
       await stage('updatePolicy', i);

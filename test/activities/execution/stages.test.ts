@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createExecuteActivity } from '../../../activities/execute.js';
+import { createExecuteActivity, createMergeExecutionActivity } from '../../../activities/execute.js';
 import { createScoreActivity } from '../../../activities/score.js';
 import { createUpdateMistakeBookActivity } from '../../../activities/update-mistake-book.js';
 import { extractAsserts, extractCode, nonprintableRatio } from '../../../activities/parsing/index.js';
@@ -104,5 +104,93 @@ describe('execute, score and updateMistakeBook on parsed model output', () => {
       mistakeBookKey: null, algorithm: config.algorithm, sandbox: config.sandbox,
     });
     assert.deepEqual(again, execution);
+  });
+
+  it('fans out: executeShard per block of problems, merged, equals one execute, reading only the generation shards it needs', async () => {
+    const dir = await tempDir();
+    const config = testConfig(`${dir}/store`, { algorithm: { nCode: 2, nTest: 1 } });
+    const ref = { runId: config.runId, iteration: 0, storageUri: config.storageUri };
+    const at = (name: string) => keys.stage(ref.runId, 0, name);
+    const problems: Problem[] = [1, 2, 3, 4, 5].map((k) => ({
+      questionId: `p/add-${k}`,
+      description: `Return x plus ${k}.`,
+      entryPoint: 'add',
+      gtCode: `def add(x):\n    return x + ${k}\n`,
+      dataSource: 'test',
+    }));
+    const code = problems.flatMap((p, i) =>
+      [0, 1].map((candidateIndex) => ({ ...sample(''), questionId: p.questionId, candidateIndex, code: `def add(x):\n    return x + ${candidateIndex ? i + 1 : 0}\n` })),
+    );
+    const tests = problems.flatMap((p, i) =>
+      [0, 1].map((candidateIndex) => ({
+        ...sample(''), questionId: p.questionId, candidateIndex, responseIndex: 0,
+        asserts: [`assert add(1) == ${i + 2}`, 'assert add(0) == 99'], nonprintableRatio: 0,
+      })),
+    );
+    const store = openStore(config.storageUri);
+    await putJson(store, at('batch.json'), { problems, dataset: {} });
+    // Generation wrote three problems per shard and said so in its manifests.
+    for (const [name, records] of [['code', code], ['tests', tests]] as const) {
+      const shards = [0, 1].map((i) => shardKey(at(name), i));
+      await putJson(store, shards[0]!, records.filter((r) => problems.slice(0, 3).some((p) => p.questionId === r.questionId)));
+      await putJson(store, shards[1]!, records.filter((r) => problems.slice(3).some((p) => p.questionId === r.questionId)));
+      await putJson(store, manifestKey(at(name)), { shards, count: records.length, problemsPerShard: 3 });
+    }
+    const reads: string[] = [];
+    const counting = (uri: string) => {
+      const inner = openStore(uri);
+      const wrapped = Object.create(inner) as ReturnType<typeof openStore>;
+      wrapped.get = (key: string) => (reads.push(key), inner.get(key));
+      return wrapped;
+    };
+    const input = {
+      ...ref, batchKey: at('batch.json'), codeKey: manifestKey(at('code')), testsKey: manifestKey(at('tests')),
+      mistakeBookKey: null, algorithm: config.algorithm, sandbox: config.sandbox,
+    };
+    const env = new MockActivityEnvironment();
+    const { executeShard } = createExecuteActivity({ openStore: counting, sandbox });
+    const shards: StageResult[] = [];
+    for (const shard of [0, 1, 2]) {
+      reads.length = 0;
+      shards.push(await env.run(executeShard, { ...input, shard, problemsPerShard: 2 }));
+      // Shard 0 (problems 0-1) needs generation shard 0 only; shard 1 (problems 2-3) both; shard 2 (problem 4) only 1.
+      const wanted = [[0], [0, 1], [1]][shard]!;
+      assert.deepEqual(
+        reads.filter((k) => /\/(code|tests)\/shard-/.test(k)).map((k) => Number(/shard-(\d+)/.exec(k)![1])).sort(),
+        [...wanted, ...wanted].sort(),
+        `shard ${shard} reads only the generation shards holding its problems`,
+      );
+    }
+    const { mergeExecution } = createMergeExecutionActivity({ openStore: (u) => openStore(u) });
+    const merged: StageResult = await env.run(mergeExecution, { ...ref, shards, problems: problems.length });
+    const fanned = await readShardedRecords<ProblemExecution>(store, merged.key);
+    assert.deepEqual(fanned.map((r) => r.questionId), problems.map((p) => p.questionId));
+    // Candidate 1 is right, candidate 0 is not; the first assert is valid, the second is not.
+    assert.deepEqual(fanned.map((r) => r.candidates.map((c) => c.responses[0]!.asserts.map((a) => [a.valid, a.passed ?? null]))), problems.map(() => [
+      [[true, false], [false, null]],
+      [[true, true], [false, null]],
+    ]));
+    assert.equal(merged.summary.problems, 5);
+    assert.equal(merged.summary.validAssertRatio, 0.5);
+
+    // The same stage as one activity, in another run: the same records and the same summary.
+    const single = testConfig(`${dir}/single`, { algorithm: { nCode: 2, nTest: 1 } });
+    const singleStore = openStore(single.storageUri);
+    const sref = { runId: single.runId, iteration: 0, storageUri: single.storageUri };
+    const sat = (name: string) => keys.stage(sref.runId, 0, name);
+    await putJson(singleStore, sat('batch.json'), { problems, dataset: {} });
+    for (const [name, records] of [['code', code], ['tests', tests]] as const) {
+      await putJson(singleStore, shardKey(sat(name), 0), records);
+      await putJson(singleStore, manifestKey(sat(name)), { shards: [shardKey(sat(name), 0)], count: records.length });
+    }
+    const one: StageResult = await env.run(createExecuteActivity({ openStore: (u) => openStore(u), sandbox }).execute, {
+      ...input, ...sref, batchKey: sat('batch.json'), codeKey: manifestKey(sat('code')), testsKey: manifestKey(sat('tests')),
+    });
+    assert.deepEqual(await readShardedRecords<ProblemExecution>(singleStore, one.key), fanned);
+    assert.deepEqual(merged.summary, one.summary);
+
+    // A retried shard finds its output and runs nothing.
+    const again = await env.run(createExecuteActivity({ openStore: (u) => openStore(u), sandbox: undefined as never }).executeShard, { ...input, shard: 1, problemsPerShard: 2 });
+    assert.deepEqual(again, shards[1]);
   });
 });
