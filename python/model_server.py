@@ -6,29 +6,94 @@ vLLM OpenAI server's runtime LoRA API (`--enable-lora` with VLLM_ALLOW_RUNTIME_L
 
     python python/model_server.py --checkpoint DIR --model-name NAME --port 8000 [--max-loras 4]
 
-Routes
-    GET  /health                    liveness, counters, the dtype, the loaded adapters' names
+It also answers the routes through which vLLM and SGLang take new weights, with their request and
+response shapes, so that the pipeline's publishing code for each runs against a real process in CI.
+
+Routes (errors in OpenAI's shape {"error": {message, type, param, code}} unless said otherwise)
+    GET  /health                    liveness, counters, the dtype, the loaded adapters' names, paused,
+                                    held_sequences (taken from the queue and held by a pause),
+                                    prefix_cache_resets, faults
     GET  /v1/models                 the base model, then one card per adapter:
                                     {id, object: "model", root, parent: base name or null,
                                      checkpoint: {path, version, fingerprint}}; an adapter's version is
                                     the server's count of adapter loads at its load
     GET  /v1/models/NAME            one card
-    POST /v1/chat/completions       messages, n, temperature, top_p, max_tokens, seed, stop; "model" is
-                                    the base's name (no adapter) or a loaded adapter's; else 404
+    POST /v1/chat/completions       messages, n, temperature, top_p, max_tokens, seed, stop, logprobs,
+                                    top_logprobs (0-20, only with logprobs: else 400); "model" is the
+                                    base's name (no adapter) or a loaded adapter's; else 404
                                     model_not_found
     POST /v1/load_checkpoint        {"path": DIR}: swap in new base weights without restarting; the
                                     loaded adapters are re-applied to the new base (fingerprints change
-                                    with the base version); 400 and nothing changes when the directory
-                                    or one of the adapters does not load on it
+                                    with the base version); 200 {model, path, version}; 400 and nothing
+                                    changes when the directory or one of the adapters does not load on it
     POST /v1/load_lora_adapter      {"lora_name", "lora_path": DIR}: a peft LoRA directory
                                     (adapter_config.json, adapter_model.safetensors); 200 with its card;
                                     400 when the name is taken (vLLM does the same: check /v1/models
                                     first), --max-loras are loaded, or the directory does not load
                                     (missing, modules or shapes the base lacks, non-finite logits on a
                                     one-token probe); whatever was loaded keeps serving
-    POST /v1/unload_lora_adapter    {"lora_name"}: 200; 404 for a name that is not loaded. Waits for
-                                    the batch in flight; queued requests for the adapter then fail
-                                    with 404 model_not_found
+    POST /v1/unload_lora_adapter    {"lora_name"}: 200 {id, object: "model", deleted: true}; 404 for a
+                                    name that is not loaded. Waits for the batch in flight; queued
+                                    requests for the adapter then fail with 404 model_not_found
+  vLLM's development routes (VLLM_SERVER_DEV_MODE=1 there)
+    POST /collective_rpc            {"method": "reload_weights", "kwargs": {"weights_path": DIR}}:
+                                    reloads as /v1/load_checkpoint does; 200 {"results": [null]} (one
+                                    result per worker); without kwargs it re-reads the directory served
+                                    now, as vLLM releases before 2026 do. 400 for another method (the
+                                    message names reload_weights) or positional args; 500 when the
+                                    reload fails or a keyword is not taken (vLLM answers a worker's
+                                    exception so: "TypeError: reload_weights() got an unexpected
+                                    keyword argument '...'")
+    POST /reset_prefix_cache        200 {"success": true}; there is no prefix cache to reset; counted
+    POST /pause?mode=abort|wait|keep  200 {"status": "paused"}; new batches wait for /resume. abort
+                                    (vLLM's default; also wait_for_inflight_requests=true means wait):
+                                    requests submitted before end now, in flight after their next
+                                    token, with finish_reason "abort"; wait: answers once the batch in
+                                    flight finished; keep: answers at once, the batch in flight still
+                                    finishes (vLLM freezes it). 400 for another mode
+    POST /resume                    200 {"status": "resumed"}
+    GET  /is_paused                 {"is_paused": bool}
+  SGLang's routes (failures: HTTP 400 {"success": false, "message", ...})
+    POST /update_weights_from_disk  {"model_path": DIR, "weight_version"?, "flush_cache"?,
+                                    "load_format"? (auto, safetensors), "abort_all_requests"?}: reloads
+                                    as /v1/load_checkpoint does, then labels the weights with
+                                    weight_version if given; 200 {"success": true, "message",
+                                    "num_paused_requests": 0}; on failure 400 with success false and
+                                    num_paused_requests, and the old weights keep serving.
+                                    abort_all_requests ends the requests in flight and queued first
+    GET  /model_info                {"model_path": the directory served now, "tokenizer_path",
+    GET  /get_model_info             "is_generation": true, "preferred_sampling_params": null,
+                                     "weight_version": the last label ("default" at start),
+                                     "served_model_name"}
+    POST /update_weight_version     {"new_version", "abort_all_requests"?}: 200 {"success": true,
+                                    "message", "new_version"}
+    POST /load_lora_adapter         {"lora_name", "lora_path"}, as /v1/load_lora_adapter; 200
+                                    {"success": true, "message", "error_message": null,
+                                     "loaded_adapters": {name: path}}; 400 with success false and
+                                    error_message (and message) on failure
+    POST /unload_lora_adapter       {"lora_name"}, as /v1/unload_lora_adapter; answers as above
+    POST /pause_generation          {"mode"?: "abort" (default) | "retract" | "in_place"}: /pause in
+                                    mode abort, wait (the batch in flight finishes instead of going back
+                                    to the queue) or keep; 200 {"message", "status": "ok"}
+    POST /continue_generation       /resume; 200 {"message", "status": "ok"}
+
+Log-probabilities (logprobs: true), as vLLM returns them: choices[i].logprobs = {"content": [{"token",
+"logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}, ...]}, ...]}, one entry per
+token of token_ids (the end-of-turn token included). The log-probability is that of the raw model
+distribution, log_softmax of the logits before temperature and top_p (vLLM's default
+"raw_logprobs"), in float32 whatever --dtype; `token` is tokenizer.decode([id]) and `bytes` its
+UTF-8. Without logprobs the field is null, and the request costs no log_softmax.
+
+Faults, for tests only (--fault NAME, repeatable): known failures of real servers, emulated so that
+the publishing code's checks can be shown to catch them.
+    ignore-reloads          every weight change (/v1/load_checkpoint, /collective_rpc reload_weights,
+                            /update_weights_from_disk, both /load_lora_adapter routes) answers as on
+                            success, and /v1/models, /model_info and weight_version report the new path
+                            and version, but the weights served do not change (an adapter loaded so
+                            is served as the base weights). Only comparing log-probabilities catches it
+    reload-without-path     /collective_rpc reload_weights with kwargs weights_path answers 500 "TypeError:
+                            reload_weights() got an unexpected keyword argument 'weights_path'", as vLLM
+                            releases whose reload_weights takes no path do
 
 Extensions to the OpenAI response (the same names vLLM uses for `return_token_ids`), returned
 unless the request sets "return_token_ids": false:
@@ -56,8 +121,8 @@ finishes on the weights it started with.
 
 Layout: serving/engine.py loads base checkpoints (and picks the dtype), serving/adapters.py LoRA
 adapters, serving/attention.py the CPU attention of decode steps, serving/chat.py parses requests and
-writes responses, serving/decoding.py samples and decodes a batch, serving/scheduler.py batches,
-serving/routes.py is the HTTP side.
+writes responses, serving/decoding.py samples and decodes a batch (and computes log-probabilities),
+serving/scheduler.py batches and pauses, serving/routes.py is the HTTP side.
 """
 import argparse
 import logging
@@ -79,7 +144,7 @@ os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 import torch  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from serving.config import ServerConfig  # noqa: E402
+from serving.config import FAULTS, ServerConfig  # noqa: E402
 from serving.engine import load_engine  # noqa: E402
 from serving.routes import Server  # noqa: E402
 from serving.scheduler import Scheduler  # noqa: E402
@@ -100,10 +165,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default=defaults.dtype, choices=["auto", "float32", "bfloat16", "float16"])
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--fault", action="append", default=[], choices=sorted(FAULTS),
+                        help="for tests only: emulate a known failure of real servers (docstring, Faults)")
     args = parser.parse_args(argv)
     cfg = ServerConfig(checkpoint=args.checkpoint, model_name=args.model_name, host=args.host, port=args.port,
                        max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms, max_loras=args.max_loras,
-                       dtype=args.dtype, threads=args.threads)
+                       dtype=args.dtype, threads=args.threads, faults=tuple(args.fault))
     assert cfg.max_batch >= 1, "--max-batch must be at least 1"
     assert cfg.max_loras >= 0, "--max-loras must not be negative"
 
@@ -119,6 +186,8 @@ def main(argv: list[str] | None = None) -> None:
     stop = lambda *_: threading.Thread(target=server.shutdown, daemon=True).start()  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if cfg.faults:
+        log.warning("emulating faults for tests: %s", ", ".join(cfg.faults))
     log.info("serving %s at http://%s:%d/v1", cfg.model_name, host, port)
     server.serve_forever()
     server.server_close()

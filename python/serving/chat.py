@@ -29,6 +29,9 @@ class Completion:
     stop: list[str]
     seed: int | None
     return_token_ids: bool
+    logprobs: bool = False  # return each generated token's log-probability
+    top_logprobs: int = 0  # and the k most likely tokens' at each position
+    number: int = 0  # order of submission (set by the scheduler): a pause in abort mode ends those up to its count
     sequences: list["Sequence"] = field(default_factory=list)
     engine: Engine | None = None  # the engine that decoded it (set by the scheduler)
     adapter: Adapter | None = None  # the adapter on that engine that decoded it (set by the scheduler)
@@ -52,6 +55,8 @@ class Sequence:
     index: int  # choice index
     generator: torch.Generator
     token_ids: list[int] = field(default_factory=list)
+    # per generated token, when the request asks: (log-probability, [(token id, log-probability)] of the top k)
+    logprobs: list[tuple[float, list[tuple[int, float]]]] = field(default_factory=list)
     text: str = ""
     finish_reason: str | None = None
 
@@ -114,8 +119,6 @@ def parse_chat_request(body, cfg: ServerConfig, engine: Engine) -> Completion:
                        code="model_not_found", param="model")
     if body.get("stream"):
         raise ApiError(400, "stream is not supported by the embedded server", param="stream")
-    if body.get("logprobs"):
-        raise ApiError(400, "logprobs is not supported by the embedded server", param="logprobs")
     # Silently ignoring these would sample from a different distribution than the caller asked for.
     for name in ("presence_penalty", "frequency_penalty"):
         if body.get(name) not in (None, 0, 0.0):
@@ -140,6 +143,13 @@ def parse_chat_request(body, cfg: ServerConfig, engine: Engine) -> Completion:
     if not isinstance(return_token_ids, bool):
         raise ApiError(400, "return_token_ids must be a boolean", param="return_token_ids")
 
+    logprobs = body.get("logprobs") or False
+    if not isinstance(logprobs, bool):
+        raise ApiError(400, "logprobs must be a boolean", param="logprobs")
+    top_logprobs = integer(body, "top_logprobs", 0, cfg.max_top_logprobs)
+    if top_logprobs is not None and not logprobs:  # vLLM's rule, and OpenAI's
+        raise ApiError(400, "when using top_logprobs, logprobs must be set to true", param="top_logprobs")
+
     max_tokens = integer(body, "max_tokens", 1)
     if max_tokens is None:
         max_tokens = integer(body, "max_completion_tokens", 1)
@@ -157,6 +167,8 @@ def parse_chat_request(body, cfg: ServerConfig, engine: Engine) -> Completion:
         stop=stop,
         seed=seed,
         return_token_ids=return_token_ids,
+        logprobs=logprobs,
+        top_logprobs=top_logprobs or 0,
     )
     check_context(completion, engine)
     return completion
@@ -174,7 +186,7 @@ def response_body(c: Completion) -> dict:
     choices = []
     for s in c.sequences:
         choice = {"index": s.index, "message": {"role": "assistant", "content": s.text},
-                  "logprobs": None, "finish_reason": s.finish_reason}
+                  "logprobs": logprobs_body(c.engine, s) if c.logprobs else None, "finish_reason": s.finish_reason}
         if c.return_token_ids:
             choice["token_ids"] = s.token_ids
         choices.append(choice)
@@ -193,5 +205,22 @@ def response_body(c: Completion) -> dict:
     if c.return_token_ids:
         body["prompt_token_ids"] = c.prompt_ids
     return body
+
+
+def logprobs_body(engine: Engine, s: Sequence) -> dict:
+    """OpenAI's choices[i].logprobs: one entry per generated token (token_ids), each token as its own
+    decoded text and that text's UTF-8 bytes, as vLLM writes them."""
+    texts: dict[int, str] = {}
+
+    def entry(token_id: int, logprob: float) -> dict:
+        if token_id not in texts:
+            texts[token_id] = engine.tokenizer.decode([token_id])
+        # JSON has no -inf; vLLM writes -9999.0 for tokens the model rules out
+        return {"token": texts[token_id], "logprob": max(logprob, -9999.0), "bytes": list(texts[token_id].encode())}
+
+    with engine.tokenizer_lock:
+        content = [{**entry(token_id, logprob), "top_logprobs": [entry(i, lp) for i, lp in top]}
+                   for token_id, (logprob, top) in zip(s.token_ids, s.logprobs)]
+    return {"content": content}
 
 

@@ -12,10 +12,23 @@ class ServerConfig:
     # for 16, 169 for 32, 237 for 64 (README); the KV cache takes 24 KB per token and row (float32, 24 layers)
     batch_wait_ms: float = 5.0  # how long the first queued sequence waits for company
     max_n: int = 128  # largest n per request
+    max_top_logprobs: int = 20  # OpenAI's limit for top_logprobs (vLLM's default --max-logprobs is 20 too)
     max_loras: int = 4  # LoRA adapters loaded at once (vLLM's --max-loras, same default)
     dtype: str = "auto"  # auto: bfloat16 on CUDA and on CPUs with bf16 instructions, else float32
     threads: int = 0  # torch intra-op threads; 0 = all cores (HTTP threads mostly sleep)
     max_body_bytes: int = 16 << 20
+    faults: tuple[str, ...] = ()  # for tests only: misbehaviours of real servers to emulate (FAULTS)
+
+
+# Failures of real inference servers that the publishing code must detect; tests start a server with them.
+FAULTS = {
+    # every weight-change route answers as on success and the listings report the new weights, but the
+    # weights served do not change (vLLM issue 32718: "a reload that answers 200 but keeps serving old
+    # weights"); only comparing log-probabilities can tell
+    "ignore-reloads",
+    # /collective_rpc reload_weights takes no path, as in vLLM releases before 2026
+    "reload-without-path",
+}
 
 
 class ApiError(Exception):

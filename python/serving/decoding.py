@@ -1,4 +1,6 @@
 """Sampling and the batch decoder: one prefill and a token-by-token loop over a shared KV cache."""
+from typing import Callable
+
 import torch
 from transformers import DynamicCache
 
@@ -28,6 +30,25 @@ def sample_tokens(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.
     return torch.where(temperature <= 0, logits.argmax(dim=-1), sampled)
 
 
+def record_logprobs(logits: torch.Tensor, tokens: torch.Tensor, rows: list[int], seqs: list[Sequence]) -> None:
+    """Appends to each of seqs (the sequences of batch rows `rows`, which asked for log-probabilities)
+    its sampled token's log-probability and its request's top k. They are those of the raw model
+    distribution, log_softmax of the logits before temperature and top_p (vLLM's default
+    "raw_logprobs"), in float32 whatever the model's dtype. Only these rows pay for the log_softmax."""
+    index = torch.tensor(rows, device=logits.device)
+    logprobs = torch.log_softmax(logits[index].float(), dim=-1)
+    chosen = logprobs.gather(-1, tokens[index][:, None])[:, 0].tolist()
+    k = max(s.completion.top_logprobs for s in seqs)
+    if k:
+        values, ids = logprobs.topk(k, dim=-1)
+        values, ids = values.tolist(), ids.tolist()
+    else:
+        values = ids = [[] for _ in seqs]
+    for s, logprob, row_values, row_ids in zip(seqs, chosen, values, ids):
+        k = s.completion.top_logprobs
+        s.logprobs.append((logprob, list(zip(row_ids[:k], row_values[:k]))))
+
+
 def decode(engine: Engine, token_ids: list[int]) -> str:
     with engine.tokenizer_lock:
         return engine.tokenizer.decode(token_ids, skip_special_tokens=True)
@@ -55,11 +76,12 @@ def finish_reason_after(engine: Engine, s: Sequence) -> str | None:
 
 
 @torch.inference_mode()
-def decode_batch(engine: Engine, seqs: list[Sequence]) -> int:
+def decode_batch(engine: Engine, seqs: list[Sequence], aborted: Callable[[Sequence], bool] = lambda s: False) -> int:
     """Decodes seqs to completion together, each row with its request's adapter (or none); returns
-    the number of tokens generated. The caller holds engine.lock."""
+    the number of tokens generated. A sequence for which `aborted` turns true ends after its next
+    token with finish_reason "abort". The caller holds engine.lock."""
     try:
-        return decode_rows(engine, seqs)
+        return decode_rows(engine, seqs, aborted)
     finally:
         engine.adapters.select([])
 
@@ -104,7 +126,7 @@ def prefill(engine: Engine, seqs: list[Sequence]) -> tuple[DynamicCache, torch.T
     return cache, logits, mask, positions[:, -1] + 1
 
 
-def decode_rows(engine: Engine, seqs: list[Sequence]) -> int:
+def decode_rows(engine: Engine, seqs: list[Sequence], aborted: Callable[[Sequence], bool]) -> int:
     device, model = engine.device, engine.model
     temperature = torch.tensor([s.completion.temperature for s in seqs], device=device)
     top_p = torch.tensor([s.completion.top_p for s in seqs], device=device)
@@ -114,12 +136,17 @@ def decode_rows(engine: Engine, seqs: list[Sequence]) -> int:
     while True:
         uniform = torch.stack([torch.rand((), generator=seqs[i].generator) for i in active]).to(device)
         tokens = sample_tokens(logits.float(), temperature, top_p, uniform)
+        asking = [row for row, i in enumerate(active) if seqs[i].completion.logprobs]
+        if asking:
+            record_logprobs(logits, tokens, asking, [seqs[active[row]] for row in asking])
         keep = []
         for row, (i, token) in enumerate(zip(active, tokens.tolist())):
             s = seqs[i]
             s.token_ids.append(token)
             generated += 1
             s.finish_reason = finish_reason_after(engine, s)
+            if s.finish_reason is None and aborted(s):
+                s.finish_reason, s.text = "abort", decode(engine, s.token_ids)
             if s.finish_reason is None:
                 keep.append(row)
         if not keep:

@@ -15,6 +15,16 @@ from .engine import Engine
 log = logging.getLogger("model_server")
 
 
+# How a pause treats requests in flight (the batch being decoded) and queued, named as vLLM's /pause does:
+#   abort  every request submitted before the pause ends at once (in flight: after its next token) with
+#          finish_reason "abort" and what it generated so far; vLLM's and SGLang's default
+#   wait   the batch in flight finishes; the pause answers when it has
+#   keep   the pause answers at once; the batch in flight still finishes (vLLM freezes it in place
+#          instead; a frozen batch here would hold the adapters' lock, which adapter loads need)
+# Queued requests and those sent while paused wait for the resume (except in abort mode).
+PAUSE_MODES = ("abort", "wait", "keep")
+
+
 class Scheduler:
     """Collects queued sequences into batches and decodes them on one thread."""
 
@@ -23,9 +33,39 @@ class Scheduler:
         self.engine = engine  # replaced whole by a reload; read once per batch
         self.queue: queue.Queue[Sequence] = queue.Queue()
         self.stats = {"batches": 0, "sequences": 0, "generated_tokens": 0, "busy_seconds": 0.0}
+        # Pausing: `state` guards the fields below; the scheduler thread waits on it while paused.
+        self.state = threading.Condition()
+        self.paused = False
+        self.busy = False  # a batch is being decoded
+        self.held = 0  # sequences taken from the queue and held back by the pause
+        self.submitted = 0  # requests submitted so far (numbers them)
+        self.abort_upto = 0  # requests numbered up to this end with finish_reason "abort"
         threading.Thread(target=self.run, name="scheduler", daemon=True).start()
 
+    def pause(self, mode: str) -> None:
+        """Stops decoding new batches until resume(); see PAUSE_MODES for `mode`."""
+        assert mode in PAUSE_MODES, mode
+        with self.state:
+            self.paused = True
+            if mode == "abort":
+                self.abort_upto = self.submitted
+                self.state.notify_all()  # a batch held by an earlier pause is to be answered now
+            if mode != "keep":
+                while self.busy:
+                    self.state.wait()
+
+    def resume(self) -> None:
+        with self.state:
+            self.paused = False
+            self.state.notify_all()
+
+    def aborted(self, s: Sequence) -> bool:
+        return s.completion.number <= self.abort_upto
+
     def submit(self, c: Completion) -> None:
+        with self.state:
+            self.submitted += 1
+            c.number = self.submitted
         c.remaining = c.n
         for i in range(c.n):
             g = torch.Generator()
@@ -44,16 +84,40 @@ class Scheduler:
                 break
         return batch
 
+    def admit(self, batch: list[Sequence]) -> list[Sequence]:
+        """What of the batch may be decoded now: waits while paused, and answers the sequences of
+        aborted requests at once (finish_reason "abort", no tokens)."""
+        with self.state:
+            while True:
+                for s in batch:
+                    if self.aborted(s):
+                        s.finish_reason = "abort"
+                        s.completion.engine = s.completion.engine or self.engine  # its response names the weights
+                        s.completion.finish_sequence()
+                batch = [s for s in batch if not self.aborted(s)]
+                if not batch or not self.paused:
+                    break
+                self.held = len(batch)
+                self.state.wait()
+            self.held = 0
+            self.busy = bool(batch)
+            return batch
+
     def run(self) -> None:
         while True:
-            batch = self.next_batch()
+            batch = self.admit(self.next_batch())
             try:
-                self.run_once(batch)
+                if batch:
+                    self.run_once(batch)
             except Exception as e:  # waiting HTTP threads must always be answered
                 log.exception("scheduler failed on a batch of %d sequences", len(batch))
                 for s in batch:
                     if not s.completion.done.is_set():
                         s.completion.fail(ApiError(500, f"scheduler error: {type(e).__name__}: {e}"))
+            finally:
+                with self.state:
+                    self.busy = False
+                    self.state.notify_all()  # a pause waiting for the batch in flight
 
     def run_once(self, batch: list[Sequence]) -> None:
         batch = [s for s in batch if s.completion.error is None]
@@ -85,7 +149,7 @@ class Scheduler:
     def run_batch(self, engine: Engine, seqs: list[Sequence]) -> None:
         started = time.monotonic()
         try:
-            generated = decode_batch(engine, seqs)
+            generated = decode_batch(engine, seqs, self.aborted)
         except Exception as e:  # a failed batch fails its requests, never the server
             log.exception("batch of %d sequences failed", len(seqs))
             for s in seqs:
@@ -99,8 +163,6 @@ class Scheduler:
         log.debug("batch of %d: %d tokens in %.2fs", len(seqs), generated, elapsed)
         for s in seqs:
             s.completion.finish_sequence()
-
-
 
 
 def bind_adapter(c: Completion, engine: Engine) -> bool:
