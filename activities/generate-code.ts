@@ -12,6 +12,7 @@ import {
   createLimiter,
   failedCompletion,
   renderCodePrompt,
+  onReplicas,
   replicaClients,
   requestSeed,
   runShardedStage,
@@ -47,7 +48,9 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
       generate: async (index, signal) =>
         (
           await Promise.all(
-            shards[index]!.map((problem, i) => limit(() => sampleProblem(replicas[(index * perShard + i) % replicas.length]!, input, problem, signal))),
+            shards[index]!.map((problem, i) =>
+              limit(() => onReplicas(replicas, index * perShard + i, (replica) => sampleProblem(replica, input, problem, signal))),
+            ),
           )
         ).flat(),
       count: (rollouts) => ({ ...sampleCounts(rollouts), noCode: rollouts.filter((r) => r.code === null).length }),

@@ -12,6 +12,7 @@ import {
   PromptTooLongError,
   assertSameWeights,
   createLimiter,
+  onReplicas,
   replicaClients,
   failedCompletion,
   renderTestPrompt,
@@ -60,8 +61,8 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
       generate: async (index, signal) => {
         const work = shards[index]!.flatMap((problem, i) =>
           (withCode.get(problem.questionId) ?? []).map((candidate) => {
-            const replica = replicas[(index * perShard + i + candidate.candidateIndex) % replicas.length]!;
-            return limit(() => sampleCandidate(replica, input, problem, candidate, signal));
+            const start = index * perShard + i + candidate.candidateIndex;
+            return limit(() => onReplicas(replicas, start, (replica) => sampleCandidate(replica, input, problem, candidate, signal)));
           }),
         );
         return (await Promise.all(work)).flat();

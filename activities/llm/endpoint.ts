@@ -4,7 +4,8 @@ import { replicasOf } from '../../config/run-config.js';
 import type { StorageDeps } from '../deps.js';
 import type { ChatClientOptions } from './chat-client.js';
 import { ChatClient } from './chat-client.js';
-import { ModelConfigError } from './errors.js';
+import { ModelConfigError, ModelUnavailableError } from './errors.js';
+import { ModelServerError } from './server-api.js';
 import type { Served } from './served-checkpoint.js';
 
 /** What the generation activities need beyond storage; tests inject `fetch` and the secrets. */
@@ -28,6 +29,33 @@ export interface ReplicaClient {
   baseUrl: string;
   client: ChatClient;
   served?: Served;
+  /** Failed a request after the client's own retries: later requests of this attempt go elsewhere. */
+  down?: boolean;
+}
+
+/** The infrastructure failures another replica can answer for; anything else is the request's own fault. */
+const replicaFailure = (err: unknown) => err instanceof ModelUnavailableError || err instanceof ModelServerError;
+
+/**
+ * Runs one request on the replicas, starting with replica `start` (requests are spread by
+ * problem): a replica that fails after the client's retries is marked down and the request moves
+ * to the next one, so one slow or dead server does not stall the stage. Down replicas are tried
+ * last. Throws the last failure when every replica failed (the activity is then retried).
+ */
+export async function onReplicas<T>(replicas: ReplicaClient[], start: number, run: (replica: ReplicaClient) => Promise<T>): Promise<T> {
+  const order = replicas.map((_, i) => replicas[(start + i) % replicas.length]!);
+  let last: unknown;
+  for (const replica of [...order.filter((r) => !r.down), ...order.filter((r) => r.down)]) {
+    try {
+      return await run(replica);
+    } catch (err) {
+      if (!replicaFailure(err) || replicas.length === 1) throw err;
+      if (!replica.down) log.warn('replica failed; its requests move to the others', { baseUrl: replica.baseUrl, error: String(err) });
+      replica.down = true;
+      last = err;
+    }
+  }
+  throw last;
 }
 
 /**
@@ -36,12 +64,20 @@ export interface ReplicaClient {
  * problem, so a retried request goes to the same server.
  */
 export async function replicaClients(deps: GenerationDeps, model: ModelEndpoint, checkpoint: string, role: 'code' | 'test'): Promise<ReplicaClient[]> {
-  return Promise.all(
-    replicasOf(model).map(async ({ baseUrl }, index) => {
+  const settled = await Promise.allSettled(
+    replicasOf(model).map(async ({ baseUrl }, index): Promise<ReplicaClient> => {
       const served = await deps.ensureServed?.(model, checkpoint, index);
       return { baseUrl, client: endpointClient(deps, { ...model, baseUrl }, role, served?.model), ...(served ? { served } : {}) };
     }),
   );
+  // An unreachable replica sits this stage out while another can serve; any other failure (a
+  // replica serving other weights, a configuration error) stops the stage.
+  const failed = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+  const ready = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const fatal = failed.find((err) => !replicaFailure(err));
+  if (fatal !== undefined || ready.length === 0) throw fatal ?? failed[0];
+  for (const err of failed) log.warn('replica unreachable; the stage samples from the others', { role, error: String(err) });
+  return ready;
 }
 
 /**

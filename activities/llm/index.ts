@@ -6,7 +6,7 @@ export { promptVersions, questionText, renderBlackBoxTestPrompt, renderCodePromp
 export type { RenderedPrompt } from './prompts.js';
 export { requestSeed } from './seeds.js';
 export type { SeedParts } from './seeds.js';
-export { endpointClient, replicaClients } from './endpoint.js';
+export { endpointClient, onReplicas, replicaClients } from './endpoint.js';
 export type { GenerationDeps, ReplicaClient } from './endpoint.js';
 export { failedCompletion, sampleCounts, toSample } from './rollouts.js';
 export { manifestKey, runShardedStage, shardKey } from './sharded-stage.js';

@@ -322,4 +322,23 @@ describe('generateTests against the embedded model server', () => {
     assert.equal(result.summary.samples, 4);
     assert.equal(result.summary.asserts, rollouts.reduce((n, x) => n + x.asserts.length, 0));
   });
+
+  it('spreads requests over the replicas and moves those of a failing replica to the others', async () => {
+    const r = await run(problems);
+    const broken = await startFaultProxy(server.baseUrl);
+    broken.always({ kind: 'status', status: 503 });
+    try {
+      const { generateCode } = createGenerateCodeActivity(deps({ problemsPerShard: { code: 2 }, client: { initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 } }));
+      const model = endpoint(proxy.baseUrl, server.model, { replicas: [{ baseUrl: broken.baseUrl }] });
+      const result = await inActivity(generateCode, codeInput(r, model));
+      const { rollouts } = await readStage<CodeRollout>(r.store, result.key);
+      assert.equal(rollouts.length, problems.length * 2);
+      // Every other problem started on the broken replica; every rollout came from the good one.
+      assert.ok(broken.requests >= 1, 'the broken replica was tried');
+      assert.deepEqual([...new Set(rollouts.map((x) => x.endpoint))], [proxy.baseUrl]);
+      assert.deepEqual([...new Set(rollouts.map((x) => x.servedModel))], [server.model]);
+    } finally {
+      await broken.close();
+    }
+  });
 });
