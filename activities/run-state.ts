@@ -4,12 +4,16 @@ import { keys } from '../workflows/contract.js';
 import type { StorageDeps } from './deps.js';
 import { MissingArtifactError } from './artifact-errors.js';
 import { getJson, putJsonOnce } from './storage/index.js';
+import type { CurveOptions } from './curves/index.js';
+import { createCurveWriter } from './curves/index.js';
 
 /**
  * Where a run stands lives in object storage, not in Temporal: one record per completed
  * iteration, written once, last. A run continues from its records on any cluster.
  */
-export function createRunStateActivities({ openStore }: StorageDeps) {
+export function createRunStateActivities({ openStore, curves }: StorageDeps & { curves?: CurveOptions }) {
+  const writeCurves = createCurveWriter(openStore, curves);
+
   async function loadRunState({ runId, storageUri }: LoadRunStateInput): Promise<RunState> {
     const store = openStore(storageUri);
     const records = await store.list(keys.iterationRecords(runId));
@@ -49,7 +53,10 @@ export function createRunStateActivities({ openStore }: StorageDeps) {
       metrics,
     };
     // First writer wins: a retry after a crash returns the record the run already committed to.
-    return putJsonOnce(openStore(input.storageUri), keys.iterationRecord(runId, iteration), record);
+    const committed = await putJsonOnce(openStore(input.storageUri), keys.iterationRecord(runId, iteration), record);
+    // Curves of the committed record, so a retry rewrites the same points; they never fail the iteration.
+    await writeCurves(input.storageUri, committed);
+    return committed;
   }
 
   return { loadRunState, recordIteration };

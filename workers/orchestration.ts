@@ -15,7 +15,7 @@ export function createOrchestrationWorker(env: WorkerEnv): Promise<Worker> {
     taskQueue: taskQueues.orchestration,
     workflowsPath,
     activities: {
-      ...createRunStateActivities(deps),
+      ...createRunStateActivities({ ...deps, curves: { localDir: env.tensorboardDir } }),
       ...createSampleBatchActivity(deps),
       ...createScoreActivity(deps),
       ...createUpdateMistakeBookActivity(deps),
