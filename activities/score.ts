@@ -4,7 +4,7 @@ import type { ObjectStore } from './storage/index.js';
 import { getJson, putJsonOnce } from './storage/index.js';
 import { keys } from '../workflows/contract.js';
 import type { ScoreInput, StageResult } from '../workflows/contract.js';
-import { InvalidArtifactError, MissingArtifactError, loadBook, sortEntries } from './mistake-book/index.js';
+import { InvalidArtifactError, MissingArtifactError, loadProblems, sortEntries } from './mistake-book/index.js';
 import type { MistakeBook } from './mistake-book/index.js';
 import { ScoringInputError, buildScoresRecord, describeIssues, problemListSchema, scoreBatch } from './scoring/index.js';
 import type { ProblemExecution, ScoresRecord } from './scoring/index.js';
@@ -69,8 +69,8 @@ export function createScoreActivity(deps: ScoreDeps) {
         }
         const options = scoringOptions(input.algorithm);
         checkPreviousBookKey(runId, iteration, input.mistakeBookKey, 'mistakeBookKey');
-        const book = await loadBook(store, runId, iteration);
         const problems = await readExecution(store, input.executionKey);
+        const book = await loadProblems(store, runId, iteration, problems.map((p) => p.questionId));
         checkSameBook(problems, book, `${store.uri}/${input.executionKey}`);
         let scored;
         try {

@@ -2,7 +2,8 @@ import { heartbeat, log } from '@temporalio/activity';
 import { getJson } from './storage/index.js';
 import type { ObjectStore } from './storage/index.js';
 import type { StageResult, UpdateMistakeBookInput } from '../workflows/contract.js';
-import { InvalidArtifactError, MissingArtifactError, bookSize, loadBook, saveBook } from './mistake-book/index.js';
+import { InvalidArtifactError, MissingArtifactError, updateBook } from './mistake-book/index.js';
+import type { ProblemBook } from './mistake-book/index.js';
 import { SCORES_SCHEMA_VERSION } from './scoring/index.js';
 import type { ScoresRecord } from './scoring/index.js';
 import { checkPreviousBookKey, nonRetryable, scoringOptions } from './scoring/stage-input.js';
@@ -13,7 +14,8 @@ export interface UpdateMistakeBookDeps {
 
 /**
  * Stage `updateMistakeBook`: the previous version with this batch's pages replaced by the ones
- * the score stage computed, saved write-once as `runs/<runId>/mistake-book/iter-<n>.json`.
+ * the score stage computed, saved write-once as `runs/<runId>/mistake-book/iter-<n>.json` (an
+ * index of shards; only the shards of this batch's problems are read and rewritten).
  * A retry recomputes from the same immutable inputs and finds identical bytes already stored,
  * so an update is never applied twice; different bytes fail the activity instead of
  * overwriting a version later stages may have read.
@@ -31,15 +33,14 @@ export function createUpdateMistakeBookActivity(deps: UpdateMistakeBookDeps) {
         if (scores.schemaVersion !== SCORES_SCHEMA_VERSION || scores.runId !== runId || scores.iteration !== iteration || !Array.isArray(scores.problems)) {
           throw new InvalidArtifactError(`${store.uri}/${input.scoresKey}: expected scores of schema ${SCORES_SCHEMA_VERSION} for run '${runId}' iteration ${iteration}`);
         }
-        const book = await loadBook(store, runId, iteration);
-        heartbeat({ loaded: book.problems.size });
+        heartbeat({ scoredProblems: scores.problems.length });
+        const pages = new Map<string, ProblemBook | null>();
         for (const p of scores.problems) {
           // A page with nothing in it and no blacklist history is the same as no page.
-          if (p.mistakeBook.length === 0 && p.cleanStreak === 0 && !p.retired) book.problems.delete(p.questionId);
-          else book.problems.set(p.questionId, { tests: p.mistakeBook, cleanStreak: p.cleanStreak, retired: p.retired });
+          const empty = p.mistakeBook.length === 0 && p.cleanStreak === 0 && !p.retired;
+          pages.set(p.questionId, empty ? null : { tests: p.mistakeBook, cleanStreak: p.cleanStreak, retired: p.retired });
         }
-        const { key, created } = await saveBook(store, runId, iteration, book);
-        const size = bookSize(book);
+        const { key, created, size } = await updateBook(store, runId, iteration, pages);
         log.info(created ? 'saved Mistake Book' : 'Mistake Book already saved', { runId, iteration, key, ...size });
         return { key, summary: { bookProblems: size.problems, bookTests: size.tests, retiredProblems: size.retired } };
       } catch (err) {

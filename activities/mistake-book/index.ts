@@ -2,6 +2,11 @@ export type { BookChanges, BookEntry, BookOptions, MistakeBook, ProblemBook } fr
 export { applyChanges, bookSize, compareEntries, emptyBook, emptyProblemBook, retiredProblems, sortEntries, topK } from './book.js';
 export { compareText } from './text-order.js';
 export { canonicalJson } from './canonical-json.js';
-export { BOOK_SCHEMA_VERSION, loadBook, parseBook, saveBook, serializeBook } from './store.js';
-export type { StoredBook, StoredPage } from './store.js';
+export { loadBook, loadProblems, saveBook, updateBook } from './store.js';
+export type { SaveOptions, SavedBook } from './store.js';
+export { DEFAULT_SHARD_COUNT, SHARDED_FORMAT, shardKey, shardOf } from './shards.js';
+export type { BookIndex, BookSize } from './shards.js';
+export { BOOK_SCHEMA_VERSION, serializeSingleObjectBook } from './single-object.js';
+export type { StoredBook } from './single-object.js';
+export type { StoredPage } from './pages.js';
 export { ArtifactConflictError, ArtifactError, InvalidArtifactError, MissingArtifactError } from '../artifact-errors.js';

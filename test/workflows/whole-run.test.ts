@@ -14,6 +14,7 @@ import type { RunConfigInput } from '../../config/run-config.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
 import { resolveCheckpointRef } from '../../activities/trainer/index.js';
 import { getJson, openStore } from '../../activities/storage/index.js';
+import { compareText, loadBook } from '../../activities/mistake-book/index.js';
 import type { ObjectStore } from '../../activities/storage/index.js';
 import { localS3Connection, s3Binary, startS3, stopS3 } from '../../infra/s3-server.js';
 import { freePort } from '../../infra/process.js';
@@ -169,10 +170,10 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     return stdout.split('\n').filter(Boolean).map(Number);
   }
 
+  /** The Mistake Book the run's last iteration (1) saved, as [questionId, page] pairs in id order. */
   async function finalBook(runId: string): Promise<unknown> {
-    const stored = await getJson<{ problems: unknown }>(store, keys.mistakeBook(runId, 1));
-    assert.ok(stored, `the Mistake Book of ${runId}'s last iteration is stored`);
-    return stored.problems;
+    const book = await loadBook(store, runId, 2);
+    return [...book.problems].sort(([a], [b]) => compareText(a, b));
   }
 
   /** Every object a run wrote under `prefix`, relative to the run. */
@@ -285,7 +286,10 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     }
     assert.deepEqual(faults, ['s3 outage', 'trainer crash', 'model server restart', 'worker kill -9']);
 
-    assert.deepEqual(await written(runId, 'mistake-book/'), ['mistake-book/iter-0.json', 'mistake-book/iter-1.json']);
+    // One index per iteration; the rest are the shards those indexes name.
+    const book = await written(runId, 'mistake-book/');
+    assert.deepEqual(book.filter((k) => !k.includes('/shard-')), ['mistake-book/iter-0.json', 'mistake-book/iter-1.json']);
+    assert.ok(book.every((k) => /^mistake-book\/iter-[01](\.json|\/shard-[0-9a-f]+\.json)$/.test(k)), book.join(', '));
     assert.deepEqual(await written(runId, 'iterations/'), ['iterations/00000000.json', 'iterations/00000001.json']);
     for (const role of ['code', 'test']) {
       // One finished checkpoint per iteration: one write-once manifest, naming files that are all

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyChanges, canonicalJson, compareText, emptyBook, serializeBook, topK } from '../../../activities/mistake-book/index.js';
+import { applyChanges, canonicalJson, compareText, emptyBook, serializeSingleObjectBook, topK } from '../../../activities/mistake-book/index.js';
 import { entry } from '../scoring/fixtures.js';
 
 describe('book order', () => {
@@ -28,7 +28,7 @@ describe('applyChanges', () => {
   }
 });
 
-describe('serializeBook', () => {
+describe('serializeSingleObjectBook', () => {
   it('writes canonical JSON: the same bytes as sorting every key, whatever the insertion order', () => {
     const a = emptyBook();
     a.problems.set('10', { tests: [entry('assert f("x") == 1', 2)], cleanStreak: 1, retired: false });
@@ -36,8 +36,8 @@ describe('serializeBook', () => {
     const b = emptyBook();
     b.problems.set('9', a.problems.get('9')!);
     b.problems.set('10', a.problems.get('10')!);
-    const text = serializeBook('run', 3, a);
+    const text = serializeSingleObjectBook('run', 3, a);
     assert.equal(text, canonicalJson(JSON.parse(text)));
-    assert.equal(serializeBook('run', 3, b), text);
+    assert.equal(serializeSingleObjectBook('run', 3, b), text);
   });
 });
