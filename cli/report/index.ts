@@ -12,3 +12,5 @@ export { headline } from './headline.js';
 export type { HeadlineChart, HeadlineMetric } from './headline.js';
 export { readRolloutSamples, sampleDefaults } from './samples.js';
 export type { IterationSamples, RolloutSample, SampleOptions } from './samples.js';
+export { describeStatus, readRunStatus } from './status.js';
+export type { RunState, RunStatus } from './status.js';

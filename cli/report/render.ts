@@ -8,6 +8,8 @@ import { samplesSection } from './samples-html.js';
 import { latestValue, metricSeries } from './series.js';
 import { escapeHtml, formatValue } from './text.js';
 import { styles } from './styles.js';
+import type { RunStatus } from './status.js';
+import { describeStatus } from './status.js';
 
 export interface ReportInput {
   runId: string;
@@ -17,6 +19,8 @@ export interface ReportInput {
   records: readonly IterationRecord[];
   /** Sample rollouts of the last iterations (readRolloutSamples); no section without them. */
   samples?: readonly IterationSamples[];
+  /** Where the run stands (readRunStatus); without it the report says nothing about what comes next. */
+  status?: RunStatus;
 }
 
 /**
@@ -26,10 +30,11 @@ export interface ReportInput {
  * Content-Security-Policy forbids any fetch, so the file opens offline and stored strings
  * (model output included) cannot make it run code even if one slipped past escaping.
  */
-export function renderReport({ runId, storageUri, records: unsorted, samples }: ReportInput): string {
+export function renderReport({ runId, storageUri, records: unsorted, samples, status }: ReportInput): string {
   const records = [...unsorted].sort((a, b) => a.iteration - b.iteration);
   const groups = groupMetrics(records);
   const title = `Code-A1 run ${escapeHtml(runId)}`;
+  const state = status && describeStatus(status);
   return [
     '<!doctype html>',
     '<html lang="en">',
@@ -37,11 +42,13 @@ export function renderReport({ runId, storageUri, records: unsorted, samples }: 
     '<meta charset="utf-8">',
     `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`,
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${title}</title>`,
+    // A report opened during a run says so in its tab too.
+    `<title>${title}${state?.state === 'running' ? ' (in progress)' : ''}</title>`,
     `<style>${styles}</style>`,
     '</head>',
     '<body>',
     `<h1>${title}</h1>`,
+    state ? `<p id="status" class="status" data-state="${state.state}">${escapeHtml(state.text)}</p>` : '',
     headlineSection(records),
     summary(records, groups, storageUri),
     samples === undefined ? '' : samplesSection(samples, records.length),

@@ -74,6 +74,8 @@ interface PageContents {
   header: string[];
   rows: string[][];
   summary: Record<string, string>;
+  title: string;
+  status: { state: string | null; text: string | null } | null;
   elements: number;
   captions: string[];
 }
@@ -108,6 +110,8 @@ const inspectPage = `(() => ({
   header: [...document.querySelectorAll('#metrics thead th')].map((th) => th.textContent),
   rows: [...document.querySelectorAll('#metrics tbody tr')].map((tr) => [...tr.children].map((cell) => cell.textContent)),
   summary: Object.fromEntries([...document.querySelectorAll('#summary dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent])),
+  title: document.title,
+  status: document.querySelector('#status') && { state: document.querySelector('#status').getAttribute('data-state'), text: document.querySelector('#status').textContent },
   elements: document.querySelectorAll('img, script, iframe, object, embed').length,
   captions: [...document.querySelectorAll('figcaption .name')].map((n) => n.textContent),
 }))()`;
@@ -128,6 +132,35 @@ async function launchChromium(): Promise<Browser> {
   assert.ok(existsSync(chromiumPath), `no Chromium at ${chromiumPath}: install it with infra/install-browser.sh (as root)`);
   // --no-sandbox: tests run as root in CI containers, where Chromium's own sandbox cannot start.
   return chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+}
+
+/** Opens a written report in headless Chromium and reads it; fails on any console error or request. */
+async function inspect(out: string): Promise<PageContents> {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    const requests: string[] = [];
+    page.on('console', (m) => ['error', 'warning'].includes(m.type()) && problems.push(`console ${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('dialog', (d) => (problems.push(`dialog: ${d.message()}`), void d.dismiss()));
+    page.on('request', (r) => requests.push(r.url()));
+    const url = pathToFileURL(out).href;
+    await page.goto(url, { waitUntil: 'load' });
+    const seen = (await page.evaluate(inspectPage)) as PageContents;
+    assert.deepEqual(problems, []);
+    assert.deepEqual(requests, [url], 'the page loads nothing but itself');
+    return seen;
+  } finally {
+    await browser.close();
+  }
+}
+
+/** A run config file for `id` in the test's store, planning `iterations`. */
+async function configFile(id: string, iterations: number): Promise<string> {
+  const path = join(dir, `${id}.json`);
+  await writeFile(path, JSON.stringify({ ...rawConfig(join(dir, 'store')), runId: id, iterations }));
+  return path;
 }
 
 before(async () => {
@@ -163,91 +196,127 @@ describe('code-a1 report', () => {
     assert.equal(code, 0);
     assert.equal(stdout.trim(), out);
 
-    const browser = await launchChromium();
-    try {
-      const page = await browser.newPage();
-      const problems: string[] = [];
-      const requests: string[] = [];
-      page.on('console', (m) => ['error', 'warning'].includes(m.type()) && problems.push(`console ${m.type()}: ${m.text()}`));
-      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-      page.on('dialog', (d) => (problems.push(`dialog: ${d.message()}`), void d.dismiss()));
-      page.on('request', (r) => requests.push(r.url()));
-      const url = pathToFileURL(out).href;
-      await page.goto(url, { waitUntil: 'load' });
+    const seen = await inspect(out);
+    assert.equal(seen.elements, 0, 'no stored string became an element');
+    assert.deepEqual(seen.status, {
+      state: 'unknown',
+      text: "3 iterations complete; no later iteration has started. Give the run's config (--config) to compare with the planned count.",
+    });
+    assert.equal(seen.title, `Code-A1 run ${runId}`);
 
-      const seen = (await page.evaluate(inspectPage)) as PageContents;
+    assert.deepEqual(seen.summary, {
+      'Completed iterations': '3 (iterations 0–2)',
+      Storage: storageUri,
+      'Code LLM checkpoint': hostileCheckpoint,
+      'Test LLM checkpoint': `runs/${runId}/checkpoints/test/iter-2`,
+      'Mistake Book': `runs/${runId}/mistake-book/iter-2.json`,
+      Metrics: String(expected.length),
+    });
 
-      assert.deepEqual(problems, []);
-      assert.deepEqual(requests, [url], 'the page loads nothing but itself');
-      assert.equal(seen.elements, 0, 'no stored string became an element');
-
-      assert.deepEqual(seen.summary, {
-        'Completed iterations': '3 (iterations 0–2)',
-        Storage: storageUri,
-        'Code LLM checkpoint': hostileCheckpoint,
-        'Test LLM checkpoint': `runs/${runId}/checkpoints/test/iter-2`,
-        'Mistake Book': `runs/${runId}/mistake-book/iter-2.json`,
-        Metrics: String(expected.length),
-      });
-
-      assert.equal(seen.sections[0], 'headline', 'the headline comes first');
-      assert.deepEqual(seen.headlineTitles, headline.map((h) => h.title));
-      const headlineMetrics = headline.flatMap((h) => h.metrics.map((m) => m.metric));
-      assert.deepEqual(
-        seen.charts.map((c) => [c.metric, c.group]).sort(),
-        [...headlineMetrics.map((m) => [m, 'headline']), ...expected.map((e) => [e.metric, `group-${e.group}`])].sort(),
-      );
-      for (const metric of headlineMetrics) {
-        const chart = seen.charts.find((c) => c.metric === metric && c.group === 'headline')!;
-        const points = chart.points.map((p) => p.iteration);
-        assert.deepEqual(points, expected.find((e) => e.metric === metric)?.iterations ?? [], `${metric}: headline chart points`);
-        assert.ok(chart.rendered && chart.points.every((p) => p.visible), `${metric}: headline chart drawn, points inside`);
-      }
-
-      assert.deepEqual(
-        seen.samples.map(({ iteration, open, unavailable }) => [iteration, open, unavailable]),
-        [
-          ['2', true, null],
-          ['1', false, `Samples not available: runs/${runId}/iter-1/execution/manifest.json is missing`],
-          ['0', false, `Samples not available: runs/${runId}/iter-0/execution/manifest.json is missing`],
-        ],
-      );
-      assert.deepEqual(seen.samples[0]!.code, [{ text: hostileCode, visible: true }], 'model code shows as text');
-      assert.deepEqual(seen.samples[0]!.tests, [
-        [`response 1 · test reward ${formatValue(scores.problems[0]!.candidates[0]!.responses[0]!.rewardB)}`, hostileTest, 'valid', 'passed'],
-        ['', 'assert f(', 'invalid', 'not run'],
-      ]);
-
-      assert.ok(seen.captions.includes(hostileName));
-      for (const e of expected) {
-        const chart = seen.charts.find((c) => c.metric === e.metric && c.group === `group-${e.group}`)!;
-        assert.ok(chart.rendered, `${e.metric}: chart has a size`);
-        assert.deepEqual(chart.points.map((p) => p.iteration), e.iterations, `${e.metric}: one point per recorded iteration`);
-        assert.ok(chart.points.every((p) => p.visible), `${e.metric}: every point lies inside its chart`);
-        const xs = chart.points.map((p) => p.x);
-        assert.deepEqual([...xs].sort((a, b) => a - b), xs, `${e.metric}: later iterations to the right`);
-        assert.equal(chart.lineLength > 0, e.iterations.length === 3, `${e.metric}: a line joins consecutive values only`);
-      }
-      const reward = seen.charts.find((c) => c.metric === 'score.codeRewardMean')!.points.map((p) => p.y);
-      assert.ok(reward[0]! > reward[1]! && reward[1]! > reward[2]!, `a rising reward is drawn rising: ${reward}`);
-
-      assert.deepEqual(seen.header, ['metric', '0', '1', '2']);
-      assert.deepEqual(
-        seen.rows.sort(),
-        expected.map((e) => [e.metric, ...e.row]).sort(),
-      );
-    } finally {
-      await browser.close();
+    assert.equal(seen.sections[0], 'headline', 'the headline comes first');
+    assert.deepEqual(seen.headlineTitles, headline.map((h) => h.title));
+    const headlineMetrics = headline.flatMap((h) => h.metrics.map((m) => m.metric));
+    assert.deepEqual(
+      seen.charts.map((c) => [c.metric, c.group]).sort(),
+      [...headlineMetrics.map((m) => [m, 'headline']), ...expected.map((e) => [e.metric, `group-${e.group}`])].sort(),
+    );
+    for (const metric of headlineMetrics) {
+      const chart = seen.charts.find((c) => c.metric === metric && c.group === 'headline')!;
+      const points = chart.points.map((p) => p.iteration);
+      assert.deepEqual(points, expected.find((e) => e.metric === metric)?.iterations ?? [], `${metric}: headline chart points`);
+      assert.ok(chart.rendered && chart.points.every((p) => p.visible), `${metric}: headline chart drawn, points inside`);
     }
+
+    assert.deepEqual(
+      seen.samples.map(({ iteration, open, unavailable }) => [iteration, open, unavailable]),
+      [
+        ['2', true, null],
+        ['1', false, `Samples not available: runs/${runId}/iter-1/execution/manifest.json is missing`],
+        ['0', false, `Samples not available: runs/${runId}/iter-0/execution/manifest.json is missing`],
+      ],
+    );
+    assert.deepEqual(seen.samples[0]!.code, [{ text: hostileCode, visible: true }], 'model code shows as text');
+    assert.deepEqual(seen.samples[0]!.tests, [
+      [`response 1 · test reward ${formatValue(scores.problems[0]!.candidates[0]!.responses[0]!.rewardB)}`, hostileTest, 'valid', 'passed'],
+      ['', 'assert f(', 'invalid', 'not run'],
+    ]);
+
+    assert.ok(seen.captions.includes(hostileName));
+    for (const e of expected) {
+      const chart = seen.charts.find((c) => c.metric === e.metric && c.group === `group-${e.group}`)!;
+      assert.ok(chart.rendered, `${e.metric}: chart has a size`);
+      assert.deepEqual(chart.points.map((p) => p.iteration), e.iterations, `${e.metric}: one point per recorded iteration`);
+      assert.ok(chart.points.every((p) => p.visible), `${e.metric}: every point lies inside its chart`);
+      const xs = chart.points.map((p) => p.x);
+      assert.deepEqual([...xs].sort((a, b) => a - b), xs, `${e.metric}: later iterations to the right`);
+      assert.equal(chart.lineLength > 0, e.iterations.length === 3, `${e.metric}: a line joins consecutive values only`);
+    }
+    const reward = seen.charts.find((c) => c.metric === 'score.codeRewardMean')!.points.map((p) => p.y);
+    assert.ok(reward[0]! > reward[1]! && reward[1]! > reward[2]!, `a rising reward is drawn rising: ${reward}`);
+
+    assert.deepEqual(seen.header, ['metric', '0', '1', '2']);
+    assert.deepEqual(
+      seen.rows.sort(),
+      expected.map((e) => [e.metric, ...e.row]).sort(),
+    );
   });
 
-  it('reads the storage URI from a run config file', async () => {
-    const config = join(dir, 'run.json');
-    await writeFile(config, JSON.stringify({ ...rawConfig(join(dir, 'store')), runId }));
+  it('reads the storage URI from a run config file, and says the run is complete when it has all planned iterations', async () => {
     const out = join(dir, 'from-config.html');
-    const { code, stdout } = await codeA1(['report', runId, '--config', config, '--out', out]);
+    const { code, stdout } = await codeA1(['report', runId, '--config', await configFile(runId, 3), '--out', out]);
     assert.equal(code, 0);
     assert.equal(stdout.trim(), out);
+    assert.match(await readFile(out, 'utf8'), /<p id="status" class="status" data-state="complete">Complete: 3 of 3 planned iterations\.<\/p>/);
+  });
+
+  it('renders a run during its training: the completed iterations, marked in progress with the one under way', async () => {
+    const live = uniqueRunId('live');
+    const store = openStore(storageUri);
+    for (const i of [0, 1]) await putJson(store, keys.iterationRecord(live, i), iterationRecord(live, i, metrics[i]!));
+    // Iteration 2 has sampled its batch and has no record yet.
+    await writeIterationArtifacts(store, live, 2, [{ questionId: 'q0', description: 'd', candidates: [{ code: 'x = 1', valid: true, responses: [] }] }]);
+    const out = join(dir, 'live.html');
+    const { code } = await codeA1(['report', live, '--config', await configFile(live, 5), '--out', out]);
+    assert.equal(code, 0);
+
+    const seen = await inspect(out);
+    assert.deepEqual(seen.status, {
+      state: 'running',
+      text: 'In progress: 2 of 5 planned iterations complete; iteration 2 has started (or was cut short). This report shows the completed iterations; run it again for newer ones.',
+    });
+    assert.equal(seen.title, `Code-A1 run ${live} (in progress)`);
+    assert.deepEqual(seen.headlineTitles, headline.map((h) => h.title), 'the headline comes first, as for a finished run');
+    assert.equal(seen.sections[0], 'headline');
+    const reward = seen.charts.find((c) => c.metric === 'score.codeRewardMean' && c.group === 'headline')!;
+    assert.deepEqual(reward.points.map((p) => p.iteration), [0, 1]);
+    assert.equal(seen.summary['Completed iterations'], '2 (iterations 0–1)');
+    assert.deepEqual(seen.header, ['metric', '0', '1']);
+    assert.deepEqual(seen.samples.map((s) => s.iteration), ['1', '0'], 'samples of completed iterations only');
+  });
+
+  it('says a run with fewer iterations than planned and none under way is not finished', async () => {
+    const paused = uniqueRunId('paused');
+    await putJson(openStore(storageUri), keys.iterationRecord(paused, 0), iterationRecord(paused, 0, metrics[0]!));
+    const out = join(dir, 'paused.html');
+    assert.equal((await codeA1(['report', paused, '--config', await configFile(paused, 4), '--out', out])).code, 0);
+    assert.match(
+      await readFile(out, 'utf8'),
+      /data-state="waiting">Not finished: 1 of 4 planned iterations complete; iteration 1 has not started \(paused, stopped, or about to start\)\.</,
+    );
+  });
+
+  it('exits 2 saying the first iteration has started when a run has no record yet', async () => {
+    const fresh = uniqueRunId('fresh');
+    await writeIterationArtifacts(openStore(storageUri), fresh, 0, []);
+    const { code, stderr } = await codeA1(['report', fresh, '--storage', storageUri]);
+    assert.equal(code, 2);
+    assert.match(stderr, new RegExp(`run ${fresh} has no iteration records yet \\(iteration 0 has started\\) under `));
+  });
+
+  it('exits 2 for a config of another run, whose planned iterations would mislead', async () => {
+    const { code, stderr } = await codeA1(['report', runId, '--config', await configFile('other-run', 3)]);
+    assert.equal(code, 2);
+    assert.match(stderr, new RegExp(`configures run 'other-run', not '${runId}'`));
   });
 
   it('exits 2 naming the place it looked when the run has no iteration records', async () => {
