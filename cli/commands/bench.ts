@@ -7,6 +7,7 @@ const benchmarks: Record<string, () => Promise<{ default: Command }>> = {
   generate: () => import('./bench/generate.js'),
   train: () => import('./bench/train.js'),
   orchestration: () => import('./bench/orchestration.js'),
+  'mistake-book': () => import('./bench/mistake-book.js'),
 };
 
 const bench: Command = {
