@@ -6,6 +6,13 @@ import type { BookIndex, BookSize } from './shards.js';
 import { DEFAULT_SHARD_COUNT, SHARDED_FORMAT, SHARD_HASH, checkShardCount, parseIndex, parseObject, parseShard, serializeIndex, serializeShard, shardKey, shardOf } from './shards.js';
 import { parseSingleObjectBook } from './single-object.js';
 import { ArtifactConflictError, InvalidArtifactError, MissingArtifactError } from '../artifact-errors.js';
+import { createLimiter } from '../llm/concurrency.js';
+
+/**
+ * Object-store calls in flight per load or save: a whole-book load reads one object per shard
+ * (4,096 by default), more than a file store's open files or an S3 client's sockets should carry at once.
+ */
+const STORE_CONCURRENCY = 64;
 
 /** A stored version as read: a sharded index, or a whole book in the single-object format. */
 type Version = { index: BookIndex } | { book: MistakeBook };
@@ -163,7 +170,8 @@ function addSize(size: BookSize, pages: Map<string, ProblemBook>, sign: 1 | -1):
  * reader never sees a half-written version and a retry after a crash finishes the same one.
  */
 async function commit(store: ObjectStore, index: BookIndex, writes: [string, Buffer][]): Promise<SavedBook> {
-  await Promise.all(writes.map(([key, bytes]) => putOnce(store, key, bytes)));
+  const limit = createLimiter(STORE_CONCURRENCY);
+  await Promise.all(writes.map(([key, bytes]) => limit(() => putOnce(store, key, bytes))));
   const key = keys.mistakeBook(index.runId, index.iteration);
   const created = await putOnce(store, key, serializeIndex(index));
   return { key, created, size: index.size };
@@ -198,13 +206,16 @@ interface StoredShard {
 
 /** The named shards of an index, read in parallel. */
 async function readShards(store: ObjectStore, runId: string, index: BookIndex, shards: Iterable<string>): Promise<Map<string, StoredShard>> {
+  const limit = createLimiter(STORE_CONCURRENCY);
   const read = await Promise.all(
-    [...shards].map(async (shard): Promise<[string, StoredShard]> => {
-      const key = index.shards[shard]!;
-      const bytes = await store.get(key);
-      if (bytes === undefined) throw new MissingArtifactError(`Mistake Book shard ${where(store, key)}, listed by iteration ${index.iteration}'s index, is missing`);
-      return [shard, { pages: parseShard(bytes, where(store, key), { runId, shard, shardCount: index.shardCount }), bytes }];
-    }),
+    [...shards].map((shard) =>
+      limit(async (): Promise<[string, StoredShard]> => {
+        const key = index.shards[shard]!;
+        const bytes = await store.get(key);
+        if (bytes === undefined) throw new MissingArtifactError(`Mistake Book shard ${where(store, key)}, listed by iteration ${index.iteration}'s index, is missing`);
+        return [shard, { pages: parseShard(bytes, where(store, key), { runId, shard, shardCount: index.shardCount }), bytes }];
+      }),
+    ),
   );
   return new Map(read);
 }
