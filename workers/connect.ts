@@ -22,7 +22,7 @@ export async function createWorker(
     activities: Record<string, (...args: never[]) => Promise<unknown>>;
   },
 ): Promise<Worker> {
-  const connection = await NativeConnection.connect({ address: env.temporalAddress });
+  const connection = await NativeConnection.connect(env.temporal.nativeOptions());
   return Worker.create({
     connection,
     namespace: env.namespace,

@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { Client, WorkflowFailedError } from '@temporalio/client';
 import type { Command } from '../command.js';
 import { readConfigFile } from '../config-file.js';
 import { UsageError } from '../command.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
+import { connectTemporal } from '../temporal.js';
 import { parseEvaluationConfig } from '../../activities/evaluation/config.js';
 import type { BenchmarkScore } from '../../activities/evaluation/pass-at-k.js';
 import type { TestGenerationReport } from '../../workflows/evaluate.js';
@@ -26,7 +27,7 @@ const evaluate: Command = {
     const { raw, config } = await readConfigFile(values.config, parseEvaluationConfig);
     const { evalId } = config;
     const env = parseWorkerEnv(process.env);
-    const connection = await Connection.connect({ address: env.temporalAddress });
+    const connection = await connectTemporal(env.temporal);
     try {
       const client = new Client({ connection, namespace: env.namespace });
       const handle = await client.workflow.start(codeA1Evaluate, {

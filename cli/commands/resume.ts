@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { Client, Connection, WorkflowNotFoundError, isGrpcServiceError } from '@temporalio/client';
+import { Client, WorkflowNotFoundError, isGrpcServiceError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Command } from '../command.js';
@@ -7,6 +7,7 @@ import { UsageError } from '../command.js';
 import { readConfigFile } from '../config-file.js';
 import { parseRunConfig } from '../../config/run-config.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
+import { connectTemporal } from '../temporal.js';
 import type { RunState, TrainingInput } from '../../workflows/contract.js';
 import { followRun, startOrAttach } from '../follow-run.js';
 
@@ -27,7 +28,7 @@ const resume: Command = {
     const [runId, ...extra] = positionals;
     if (!runId || extra.length) throw new UsageError('expected one run ID: resume <runId> [--config FILE] [--detach]');
     const env = parseWorkerEnv(process.env);
-    const connection = await Connection.connect({ address: env.temporalAddress });
+    const connection = await connectTemporal(env.temporal);
     try {
       const client = new Client({ connection, namespace: env.namespace });
       let input: TrainingInput;

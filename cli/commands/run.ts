@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import type { Command } from '../command.js';
 import { readConfigFile } from '../config-file.js';
 import { UsageError } from '../command.js';
 import { parseRunConfig } from '../../config/run-config.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
+import { connectTemporal } from '../temporal.js';
 import { followRun, startOrAttach } from '../follow-run.js';
 
 /**
@@ -19,7 +20,7 @@ const run: Command = {
     if (!values.config) throw new UsageError('--config FILE is required');
     const { raw, config } = await readConfigFile(values.config, parseRunConfig);
     const env = parseWorkerEnv(process.env);
-    const connection = await Connection.connect({ address: env.temporalAddress });
+    const connection = await connectTemporal(env.temporal);
     try {
       const client = new Client({ connection, namespace: env.namespace });
       const handle = await startOrAttach(client, config.runId, { config: raw });

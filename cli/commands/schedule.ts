@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { readConfigFile } from '../config-file.js';
 import { parseRunConfig } from '../../config/run-config.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
+import { connectTemporal } from '../temporal.js';
 import { nightlySchedule } from '../../infra/schedules.js';
 
 /**
@@ -16,7 +17,7 @@ const schedule: Command = {
   summary: 'schedule create --cron "0 2 * * *" --config FILE [--iterations N] | list | pause ID | unpause ID | delete ID',
   async run([verb, ...argv]) {
     const env = parseWorkerEnv(process.env);
-    const connection = await Connection.connect({ address: env.temporalAddress });
+    const connection = await connectTemporal(env.temporal);
     const client = new Client({ connection, namespace: env.namespace });
     try {
       switch (verb) {
