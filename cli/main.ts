@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   schema: () => import('./commands/schema.js'),
   score: () => import('./commands/score.js'),
   stack: () => import('./commands/stack.js'),
+  tensorboard: () => import('./commands/tensorboard.js'),
   worker: () => import('./commands/worker.js'),
 };
 

@@ -65,7 +65,10 @@ export async function renderEventFile(record: IterationRecord, path: string, { p
   const stderr = String(result.stderr ?? '').trim().slice(-2_000);
   if (result.timedOut) throw new CurveWriterError(`the curve writer did not finish within ${timeoutMs} ms`, false);
   // No exit status and no signal: it never started (no interpreter at that path).
-  if (result.exitCode === undefined && !result.signal) throw new CurveWriterError(`cannot run ${python}: ${result.message}`, true, { cause: result.cause });
+  if (result.exitCode === undefined && !result.signal) {
+    const why = result.cause instanceof Error ? result.cause.message : result.shortMessage;
+    throw new CurveWriterError(`cannot run ${python}: ${why}`, true, { cause: result.cause });
+  }
   const known = result.exitCode === undefined ? undefined : permanentExits[result.exitCode];
   if (known) throw new CurveWriterError(`${known}: ${stderr}`, true);
   const how = result.signal ? `was killed by ${result.signal}` : `exited with status ${result.exitCode}`;

@@ -2,49 +2,18 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger } from '@temporalio/worker';
-import type { LogEntry } from '@temporalio/worker';
-import { createRunStateActivities } from '../../../activities/run-state.js';
-import type { CurveOptions } from '../../../activities/curves/index.js';
 import { curveKeys, eventFileName } from '../../../activities/curves/index.js';
 import type { ObjectStore } from '../../../activities/storage/index.js';
 import { getJson, openStore } from '../../../activities/storage/index.js';
-import type { IterationRecord, RecordIterationInput } from '../../../workflows/contract.js';
 import { keys } from '../../../workflows/contract.js';
 import { tempDir, uniqueRunId } from '../../support/config.js';
-import { readCurves } from '../../support/tensorboard.js';
+import { curveRecorder as recorder, iterationInput, readCurves } from '../../support/tensorboard.js';
 
 const dir = await tempDir('code-a1-curves-');
 const storageUri = `file://${join(dir, 'store')}`;
 after(() => rm(dir, { recursive: true, force: true }));
 
-/** An iteration's stage results as the workflow passes them to recordIteration. */
-function input(runId: string, iteration: number, codeReward: number): RecordIterationInput {
-  return {
-    runId,
-    iteration,
-    storageUri,
-    stageResults: {
-      score: { key: 'scores.json', summary: { codeRewardMean: codeReward, validTestRatio: 0.5, attackRate: 0.25 } },
-      updateMistakeBook: { key: keys.mistakeBook(runId, iteration), summary: { bookTests: 3 * iteration } },
-    },
-    policies: [
-      { role: 'code', checkpoint: `ckpt/code/${iteration}`, metrics: { loss: -0.5, kl: 0.001, grad_norm: 2 } },
-      { role: 'test', checkpoint: `ckpt/test/${iteration}`, metrics: { loss: 0.25, kl: 0.002, clip_fraction: 0.125 } },
-    ],
-    stageDurationsMs: { generateCode: 1500 },
-  };
-}
-
-/** recordIteration in an activity context whose warnings and errors land in `logs`. */
-function recorder(deps: { openStore?: (uri: string) => ObjectStore; curves?: CurveOptions } = {}) {
-  const logs: LogEntry[] = [];
-  const { recordIteration } = createRunStateActivities({ openStore: deps.openStore ?? ((uri) => openStore(uri)), curves: { retryDelayMs: 10, ...deps.curves } });
-  const env = new MockActivityEnvironment({}, { logger: new DefaultLogger('WARN', (entry) => logs.push(entry)) });
-  return { logs, record: (i: RecordIterationInput) => env.run(recordIteration, i) as Promise<IterationRecord> };
-}
-
+const input = (runId: string, iteration: number, codeReward: number) => iterationInput(storageUri, runId, iteration, codeReward);
 const storedCurves = (runId: string) => readCurves(join(dir, 'store', curveKeys.dir(runId)));
 
 describe('recordIteration writes training curves', () => {
