@@ -139,7 +139,7 @@ def shard(model, world: World, mixed_bf16: bool):
     return model
 
 
-def load_sharded(path: str, world: World, mixed_bf16: bool, trainable: bool, checkpointing: bool):
+def load_sharded(path: str, world: World, mixed_bf16: bool, trainable: bool, checkpointing: bool, **options):
     """A full-weight model in fp32, sharded. Rank 0 reads the checkpoint; the other ranks build the
     model on the meta device and receive their shards from it, so the host holds one full copy
     however many ranks there are. Non-persistent buffers (rotary frequencies) are not in a state
@@ -147,11 +147,11 @@ def load_sharded(path: str, world: World, mixed_bf16: bool, trainable: bool, che
     from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 
     if world.main:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **options)
         full = model.state_dict()
     else:
         with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path), dtype=torch.float32)
+            model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path), dtype=torch.float32, **options)
         full = {}
         try:  # the probe stops at the generation config's end tokens: every rank must stop alike
             model.generation_config = GenerationConfig.from_pretrained(path)

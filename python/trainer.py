@@ -93,6 +93,7 @@ class TrainConfig:
     micro_batch_tokens: int = 0  # > 0: a micro-batch holds as many sequences as fit this many tokens (padded, or packed with `pack`) instead of micro_batch_size
     pack: bool = False  # a micro-batch is one row of concatenated sequences (positions restart per sequence, attention stays within each): no padding
     gradient_checkpointing: bool = False  # recompute each decoder layer's activations in the backward pass: less memory, about a third more compute
+    attn_implementation: str = ""  # transformers' attention kernel ("sdpa", "eager", "flash_attention_2" if installed: variable-length with `pack`); "" = its default
     lora_fsdp: bool = False  # LoRA on several devices: shard base and adapter with FSDP2 instead of replicating the base (a base too large for one device)
 
 
@@ -318,14 +319,14 @@ def frozen_logprobs(model, chunks, device, autocast, phase: str, pack: bool = Fa
     return out
 
 
-def load_model(path: str, device):
+def load_model(path: str, device, **options):
     # fp32 master weights everywhere: at lr 1e-6 an update is ~1e-4 of a weight, below bf16's resolution
     # (2^-8), so bf16 weights would round most updates away. On CUDA the compute runs in bf16 autocast.
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **options)
     return model.to(device)
 
 
-def load_lora_policy(job: dict, lora: LoraSettings, base_dtype: str, device):
+def load_lora_policy(job: dict, lora: LoraSettings, base_dtype: str, device, **options):
     """The frozen base with a trainable adapter: job["adapter"] continued, or a fresh one.
     Only the adapter's parameters need fp32 master weights; the base is never updated, so it is held
     in `base_dtype` (bf16 halves its memory and, on a CPU with AVX-512 BF16, speeds it up: see
@@ -333,7 +334,7 @@ def load_lora_policy(job: dict, lora: LoraSettings, base_dtype: str, device):
     input, so the update itself is computed and applied in fp32."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    base = AutoModelForCausalLM.from_pretrained(job["policy"], dtype=getattr(torch, base_dtype)).to(device)
+    base = AutoModelForCausalLM.from_pretrained(job["policy"], dtype=getattr(torch, base_dtype), **options).to(device)
     linear = {name.rsplit(".", 1)[-1] for name, m in base.named_modules() if isinstance(m, torch.nn.Linear)}
     unknown = sorted(set(lora.target_modules) - linear)
     if unknown:
@@ -417,19 +418,24 @@ def watch_stdin() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def model_options(cfg: TrainConfig) -> dict:
+    return {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
+
+
 def load_policy(job: dict, cfg: TrainConfig, world: distributed.World):
     """The policy as this mode holds it (for log-prob passes, the probe and saving), and the module
     the training passes call: the same, except with LoRA under DDP (the wrapper that reduces the
     adapter's gradients)."""
     if cfg.lora:
         on_cpu_until_sharded = world.sharded and cfg.lora_fsdp
-        policy = load_lora_policy(job, cfg.lora, cfg.lora_base_dtype, torch.device("cpu") if on_cpu_until_sharded else world.device)
+        policy = load_lora_policy(job, cfg.lora, cfg.lora_base_dtype, torch.device("cpu") if on_cpu_until_sharded else world.device,
+                                  **model_options(cfg))
     elif world.sharded:
         policy = distributed.load_sharded(job["policy"], world, mixed_bf16=world.device.type == "cuda", trainable=True,
-                                          checkpointing=cfg.gradient_checkpointing)
+                                          checkpointing=cfg.gradient_checkpointing, **model_options(cfg))
         return policy, policy
     else:
-        policy = load_model(job["policy"], world.device)
+        policy = load_model(job["policy"], world.device, **model_options(cfg))
     if cfg.gradient_checkpointing:  # non-reentrant: it needs no input that requires grad, and composes with FSDP2 and DDP
         policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if not world.sharded:
@@ -510,6 +516,7 @@ def main(argv: list[str]) -> dict:
     t0 = time.time()
     same_reference = Path(reference_dir).resolve() == Path(policy_dir).resolve()
     policy, trained = load_policy(job, cfg, world)
+    load_seconds = time.time() - t0  # not part of the update's speed: left out of logprob_seconds
     frozen = lambda model, phase: frozen_logprobs(model, micro, device, autocast, phase, cfg.pack, rows)  # noqa: E731
     old_logp = frozen(policy, "old_logprobs")
     probe_before = probe.greedy(policy, tokenizer, device, autocast)  # on every rank: FSDP2 gathers weights in each forward
@@ -520,13 +527,16 @@ def main(argv: list[str]) -> dict:
     elif same_reference:
         ref_logp = old_logp
     else:
-        reference = (distributed.load_sharded(reference_dir, world, mixed_bf16=device.type == "cuda", trainable=False, checkpointing=False)
-                     if world.sharded else load_model(reference_dir, device))
+        t_load = time.time()
+        reference = (distributed.load_sharded(reference_dir, world, mixed_bf16=device.type == "cuda", trainable=False, checkpointing=False,
+                                              **model_options(cfg))
+                     if world.sharded else load_model(reference_dir, device, **model_options(cfg)))
+        load_seconds += time.time() - t_load
         ref_logp = frozen(reference, "reference_logprobs")
         del reference
     emit("phase", name="reference_logprobs", seconds=round(time.time() - t0, 3))
     distributed.reshard(policy)
-    logprob_seconds = time.time() - t0
+    logprob_seconds = time.time() - t0 - load_seconds
 
     # 3. Optimizer over the trained parameters, resumed when the previous iteration left a state (the
     #    warm-up continues from its step).
@@ -614,7 +624,8 @@ def main(argv: list[str]) -> dict:
         # Whole update (frozen log-prob passes + forward/backward/step) and the training loop alone, all ranks together.
         "tokens_per_s": all_tokens * cfg.ppo_epochs / (logprob_seconds + train_seconds),
         "train_tokens_per_s": all_tokens * cfg.ppo_epochs / train_seconds,
-        "logprob_seconds": logprob_seconds,
+        "logprob_seconds": logprob_seconds,  # frozen log-prob passes and the probe, without loading the models
+        "load_seconds": load_seconds,
         "train_seconds": train_seconds,
         "peak_memory_bytes": world.max(peak),  # CUDA: max allocated; CPU: max resident set; of the rank that used most
         "cuda": int(device.type == "cuda"),

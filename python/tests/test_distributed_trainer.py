@@ -38,7 +38,7 @@ METRICS_REL = 1e-5
 TORCHRUN = [sys.executable, str(PYTHON_DIR / "torchrun.py"), "--standalone", "--nproc_per_node=2"]
 LORA = {"rank": 4, "alpha": 8, "dropout": 0.0, "targetModules": ["q_proj", "v_proj", "up_proj", "down_proj"]}
 ROLLOUTS = [rollout(GOOD, 1.0), rollout(BAD[:3], -1.0, prompt=PROMPT[:3]), rollout(GOOD[:2], 0.5), rollout(BAD, -0.5, prompt=PROMPT[:4])]
-EFFICIENT = {"pack": True, "microBatchTokens": 12, "gradientCheckpointing": True}
+EFFICIENT = {"pack": True, "microBatchTokens": 12, "gradientCheckpointing": True, "attnImplementation": "eager"}
 
 # name: (config, rollouts, the case whose output this one continues (its policy or adapter and optimizer state))
 CASES = {
