@@ -242,6 +242,32 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     assert.deepEqual([...new Set(shared.requestedModels)].sort(), ['base', `code-${runId}-it0`, `test-${runId}-it0`]);
   });
 
+  it('with trainer.devices 2 trains both roles on two ranks through torchrun, and serves their checkpoints', async () => {
+    const runId = uniqueRunId('devices');
+    const loaded = { code: code.loads.length, test: test.loads.length };
+    const worker = await startWorkers();
+    try {
+      const progress = await (await start(runConfig(runId, datasetPath, checkpoint, code, test, { devices: 2 }))).result();
+      assert.equal(progress.completedIterations, 2);
+    } finally {
+      await stopWorkers(worker);
+    }
+    for (const iteration of [0, 1]) {
+      const record = await getJson<IterationRecord>(store, keys.iterationRecord(runId, iteration));
+      for (const role of ['code', 'test'] as const) {
+        assert.equal(record?.metrics[`train.${role}.trained`], 1, `iteration ${iteration} trained ${role}`);
+        assert.equal(record?.metrics[`train.${role}.world_size`], 2, 'on two ranks');
+        assert.ok(record.metrics[`train.${role}.grad_norm`]! > 0);
+      }
+    }
+    // Iteration 1 sampled from iteration 0's checkpoint (before that, a server that still held an
+    // earlier run's weights was given the initial ones).
+    for (const [role, server] of [['code', code], ['test', test]] as const) {
+      const trained = server.loads.slice(loaded[role]).filter((path) => /-attempt-\d+-[0-9a-f]+$/.test(path));
+      assert.equal(trained.length, 1, `${role}: ${JSON.stringify(server.loads.slice(loaded[role]))}`);
+    }
+  });
+
   it('completes through an S3 outage, a trainer crash, a model server restart and a worker kill -9, with every artifact written once and the same Mistake Book', async () => {
     assert.ok(uninterrupted, 'the uninterrupted run of the same config ran first');
     const runId = uniqueRunId('faults');
