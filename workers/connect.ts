@@ -4,6 +4,7 @@ import type { WorkerEnv } from '../config/worker-env.js';
 import { withErrorClassification } from '../activities/errors.js';
 import type { StorageDeps } from '../activities/deps.js';
 import { openStore } from '../activities/storage/index.js';
+import { workerTelemetry } from './telemetry.js';
 
 /** The workflow bundle's entry; only the orchestration worker runs workflows. */
 export const workflowsPath = new URL('../workflows/index.ts', import.meta.url).pathname;
@@ -22,6 +23,7 @@ export async function createWorker(
     activities: Record<string, (...args: never[]) => Promise<unknown>>;
   },
 ): Promise<Worker> {
+  const telemetry = workerTelemetry(env.telemetry);
   const connection = await NativeConnection.connect(env.temporal.nativeOptions());
   return Worker.create({
     connection,
@@ -29,6 +31,8 @@ export async function createWorker(
     shutdownGraceTime: '30 seconds',
     ...(env.maxActivities ? { maxConcurrentActivityTaskExecutions: env.maxActivities } : {}),
     ...options,
+    ...(telemetry.plugins ? { plugins: [...telemetry.plugins, ...(options.plugins ?? [])] } : {}),
+    interceptors: { ...options.interceptors, activity: [...telemetry.activityInterceptors, ...(options.interceptors?.activity ?? [])] },
     activities: withErrorClassification(options.activities),
   });
 }

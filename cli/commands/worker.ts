@@ -3,6 +3,7 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
 import type { WorkerEnv } from '../../config/worker-env.js';
+import { shutdownTelemetry } from '../../workers/telemetry.js';
 
 const factories: Record<string, () => Promise<(env: WorkerEnv) => Promise<Worker>>> = {
   orchestration: async () => (await import('../../workers/orchestration.js')).createOrchestrationWorker,
@@ -21,8 +22,9 @@ const worker: Command = {
       if (!host || !hostPattern.test(host) || argv.length !== 3) throw new UsageError('usage: worker publish --host NAME (the `host` a model config names)');
       const env = parseWorkerEnv(process.env);
       const w = await (await import('../../workers/publish.js')).createPublishWorker(env, host);
-      console.log(`publish worker for host ${host} running on ${env.temporalAddress}`);
+      console.log(`publish worker for host ${host} running on ${env.temporalAddress} (${env.temporal.security})`);
       await w.run();
+      await shutdownTelemetry();
       return 0;
     }
     const names = argv.length === 0 || argv.includes('all') ? Object.keys(factories) : argv;
@@ -30,8 +32,9 @@ const worker: Command = {
     if (unknown.length) throw new UsageError(`unknown task queue(s): ${unknown.join(', ')}; expected ${Object.keys(factories).join(', ')} or all`);
     const env = parseWorkerEnv(process.env);
     const workers = await Promise.all(names.map(async (n) => (await factories[n]!())(env)));
-    console.log(`workers running on ${env.temporalAddress}: ${names.join(', ')}`);
+    console.log(`workers running on ${env.temporalAddress} (${env.temporal.security}): ${names.join(', ')}`);
     await Promise.all(workers.map((w) => w.run()));
+    await shutdownTelemetry();
     return 0;
   },
 };
