@@ -15,4 +15,6 @@ fi
 step "Temporal dev server"; infra/install-temporal.sh >/dev/null
 step "S3 server"; infra/install-s3.sh >/dev/null
 step "sandbox (bubblewrap, libseccomp, Python runtime)"; infra/install-sandbox.sh
+# The TLS tests make throwaway certificates with it; minimal Debian images lack the command.
+step "openssl"; command -v openssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >&2; }
 step "model stack and default model"; infra/install-models.sh >/dev/null
