@@ -6,7 +6,7 @@ import type { CodeRollout, Manifest, Problem, TestRollout } from './records.js';
 import type { BatchRecord } from './sample-batch.js';
 import type { Sandbox } from './sandbox/index.js';
 import type { ProblemExecution } from './scoring/index.js';
-import { loadBook, topK } from './mistake-book/index.js';
+import { loadProblems, topK } from './mistake-book/index.js';
 import { InvalidArtifactError, MissingArtifactError } from './artifact-errors.js';
 import type { ObjectStore } from './storage/index.js';
 import { getJson, putJsonOnce } from './storage/index.js';
@@ -65,7 +65,7 @@ export function createExecuteActivity({ openStore, sandbox, problemsPerShard = 8
       await readShardedRecords<CodeRollout>(store, input.codeKey),
       await readShardedRecords<TestRollout>(store, input.testsKey),
     );
-    const book = await loadBook(store, input.runId, input.iteration);
+    const book = await loadProblems(store, input.runId, input.iteration, batch.problems.map((p) => p.questionId));
 
     const shards: string[] = [];
     const cancelled = Context.current().cancellationSignal;
@@ -112,7 +112,8 @@ export function createExecuteActivity({ openStore, sandbox, problemsPerShard = 8
       await readRecordsOf<CodeRollout>(store, input.codeKey, range, wanted),
       await readRecordsOf<TestRollout>(store, input.testsKey, range, wanted),
     );
-    const book = await loadBook(store, input.runId, input.iteration);
+    // Only this shard's problems' pages: the shards of a sharded book that hold them.
+    const book = await loadProblems(store, input.runId, input.iteration, wanted);
 
     let finished = 0;
     const beat = setInterval(() => heartbeat({ shard: input.shard, problemsDone: finished, problems: problems.length }), 5_000);

@@ -8,6 +8,7 @@ const benchmarks: Record<string, () => Promise<{ default: Command }>> = {
   train: () => import('./bench/train.js'),
   orchestration: () => import('./bench/orchestration.js'),
   'mistake-book': () => import('./bench/mistake-book.js'),
+  scale: () => import('./bench/scale.js'),
 };
 
 const bench: Command = {
