@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions, TLSConfig } from '@temporalio/client';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { loadClientConfigProfile } from '@temporalio/envconfig';
@@ -157,6 +158,48 @@ function readPem(source: ConfigDataSource | undefined, name: string): Buffer | u
     throw new ConfigError(`${name}: ${'path' in source ? source.path : 'the value'} is not PEM (no -----BEGIN line)`);
   }
   return bytes;
+}
+
+/**
+ * The error for a failed first connection: the address, the security and the namespace (never the
+ * secrets) and, over TLS, what a TLS handshake made with the same settings says. Neither SDK
+ * client says it reliably: the gRPC client reports a missed deadline, the workers' client often a
+ * closed connection, when the server refuses the client certificate.
+ */
+export async function connectionError(temporal: TemporalConnection, err: unknown): Promise<Error> {
+  const message = err instanceof Error ? err.message : String(err);
+  const tls = temporal.nativeOptions().tls;
+  const problem = tls ? await tlsProblem(temporal.address, typeof tls === 'object' ? tls : {}) : undefined;
+  return new Error(`cannot connect to Temporal at ${temporal.address} (${temporal.security}, namespace ${temporal.namespace}): ${message}${problem ? `; TLS: ${problem}` : ''}`, { cause: err });
+}
+
+/**
+ * TLS 1.3 refuses a client certificate only after the handshake, with an alert; a server that
+ * accepts it answers with its HTTP/2 settings. Nothing is written, so the alert cannot be lost to
+ * a reset caused by the write.
+ */
+function tlsProblem(address: string, config: TLSConfig): Promise<string | undefined> {
+  const separator = address.lastIndexOf(':');
+  const host = address.slice(0, separator).replace(/^\[|\]$/g, '');
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host,
+      port: Number(address.slice(separator + 1)),
+      servername: config.serverNameOverride ?? host,
+      ALPNProtocols: ['h2'],
+      ...(config.serverRootCACertificate ? { ca: Buffer.from(config.serverRootCACertificate) } : {}),
+      ...(config.clientCertPair ? { cert: Buffer.from(config.clientCertPair.crt), key: Buffer.from(config.clientCertPair.key) } : {}),
+    });
+    const done = (problem: string | undefined) => (socket.destroy(), clearTimeout(timer), resolve(problem));
+    const timer = setTimeout(() => done(undefined), 5_000);
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      // OpenSSL's "…:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:…" -> the reason.
+      const reason = /SSL routines:[^:]*:([^:]+)/.exec(err.message)?.[1] ?? err.message.trim();
+      done(err.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' ? `${reason}: the server wants a client certificate (TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY)` : reason);
+    });
+    socket.once('data', () => done(undefined));
+    socket.once('end', () => done('the server closed the connection after the TLS handshake'));
+  });
 }
 
 function withCause(error: ConfigError, cause: unknown): ConfigError {

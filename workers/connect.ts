@@ -1,6 +1,7 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
 import type { WorkerEnv } from '../config/worker-env.js';
+import { connectionError } from '../config/temporal-connection.js';
 import { withErrorClassification } from '../activities/errors.js';
 import type { StorageDeps } from '../activities/deps.js';
 import { openStore } from '../activities/storage/index.js';
@@ -24,7 +25,9 @@ export async function createWorker(
   },
 ): Promise<Worker> {
   const telemetry = workerTelemetry(env.telemetry);
-  const connection = await NativeConnection.connect(env.temporal.nativeOptions());
+  const connection = await NativeConnection.connect(env.temporal.nativeOptions()).catch(async (err) => {
+    throw await connectionError(env.temporal, err);
+  });
   return Worker.create({
     connection,
     namespace: env.namespace,
