@@ -116,7 +116,8 @@ export function createExecuteActivity({ openStore, sandbox, problemsPerShard = 8
     const book = await loadProblems(store, input.runId, input.iteration, wanted);
 
     let finished = 0;
-    const beat = setInterval(() => heartbeat({ shard: input.shard, problemsDone: finished, problems: problems.length }), 5_000);
+    // Often: the SDK throttles heartbeats to the timeout, and a short timeout must not see a live shard as dead.
+    const beat = setInterval(() => heartbeat({ shard: input.shard, problemsDone: finished, problems: problems.length }), 1_000);
     try {
       const records = await Promise.all(
         problems.map(async (p) => {

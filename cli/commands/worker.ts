@@ -35,7 +35,9 @@ const worker: Command = {
     console.log(`workers running on ${env.temporalAddress} (${env.temporal.security}): ${names.join(', ')}`);
     await Promise.all(workers.map((w) => w.run()));
     await shutdownTelemetry();
-    return 0;
+    // The workers have stopped (SIGTERM, SIGINT). The sandbox's fork servers are child processes
+    // with open pipes that would keep this process alive; they end with it (--die-with-parent).
+    process.exit(0);
   },
 };
 export default worker;

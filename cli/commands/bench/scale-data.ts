@@ -15,7 +15,7 @@ const generationShard = 8;
 export async function writeSyntheticIteration(
   store: ObjectStore,
   runId: string,
-  shape: { problems: number; nCode: number; nTest: number; asserts: number },
+  shape: { problems: number; nCode: number; nTest: number; asserts: number; candidateSleepMs?: number },
 ): Promise<{ batchKey: string; codeKey: string; testsKey: string }> {
   const at = (name: string) => keys.stage(runId, 0, name);
   const problems: Problem[] = Array.from({ length: shape.problems }, (_, i) => ({
@@ -49,9 +49,10 @@ export async function writeSyntheticIteration(
       questionId: p.questionId,
       candidateIndex,
       code:
-        candidateIndex % 2 === 0
+        (shape.candidateSleepMs ? `import time\ntime.sleep(${shape.candidateSleepMs / 1000})\n` : '') +
+        (candidateIndex % 2 === 0
           ? `def f(x):\n    return x * ${(i % 7) + 2} + ${i % 5}\n`
-          : `def f(x):\n    if x > 3:\n        return x * ${(i % 7) + 2}\n    return x * ${(i % 7) + 2} + ${i % 5}\n`,
+          : `def f(x):\n    if x > 3:\n        return x * ${(i % 7) + 2}\n    return x * ${(i % 7) + 2} + ${i % 5}\n`),
     })),
   );
   const testsKey = await write<TestRollout>('tests', (p, i) =>

@@ -41,12 +41,25 @@ const bench: Command = {
 
     Runtime.install({ logger: new DefaultLogger('ERROR'), shutdownSignals: [] });
     return withPrivateTemporal(namespace, async (address, dir) => {
-      const sandboxes = await Promise.all(Array.from({ length: workers }, () => startSandboxWorker(address)));
+      const sandboxes = await Promise.all(Array.from({ length: workers }, () => startSandboxWorker(address, namespace)));
       const connection = await Connection.connect({ address });
       const client = new Client({ connection, namespace });
       try {
         const results = [];
-        for (const problems of sizes) results.push(await runScale(client, address, `${dir}/store-${problems}`, { problems, problemsPerShard, workers }));
+        for (const problems of sizes) {
+          const figures = await runSyntheticIteration(client, address, namespace, `${dir}/store-${problems}`, { problems, problemsPerShard });
+          // The Mistake Book update of an iteration of this batch, on a 10,000-problem book at the cap of 64 tests.
+          const book = await measureMistakeBook({
+            ...defaultMistakeBookBench,
+            touched: Math.min(problems, defaultMistakeBookBench.problems),
+            shardCounts: [defaultMistakeBookBench.shardCounts[0]!],
+            rounds: 1,
+          });
+          results.push({
+            ...figures,
+            mistakeBook: { bookProblems: book.problems, touched: book.touched, singleObjectWriteMs: book.singleObject.writeMs, shardedUpdateMs: book.sharded[0]!.updateMs, ratio: book.ratio },
+          });
+        }
         console.log(JSON.stringify({ benchmark: 'scale', workers, problemsPerShard, results }));
         return results.every((r) => r.workersThatTookShards === workers) ? 0 : 1;
       } finally {
@@ -59,8 +72,8 @@ const bench: Command = {
 };
 export default bench;
 
-/** A `code-a1 worker sandbox` process on the benchmark's server; resolves once it polls. */
-async function startSandboxWorker(address: string): Promise<ChildProcess> {
+/** A `code-a1 worker sandbox` process on `address`; resolves once it polls. */
+export async function startSandboxWorker(address: string, namespace: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [cli, 'worker', 'sandbox'], {
     env: { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -77,10 +90,22 @@ async function startSandboxWorker(address: string): Promise<ChildProcess> {
   return child;
 }
 
-async function runScale(client: Client, address: string, storeDir: string, o: { problems: number; problemsPerShard: number; workers: number }) {
-  const shape = { problems: o.problems, nCode: 8, nTest: 8, asserts: 8 };
+/**
+ * One iteration of the real workflow on a synthetic batch whose execute stage runs on whatever
+ * sandbox workers poll `namespace`; the other stages are stand-ins. `during` runs beside it (a
+ * test kills a worker there). Returns the execute stage's figures from the history.
+ */
+export async function runSyntheticIteration(
+  client: Client,
+  address: string,
+  namespace: string,
+  storeDir: string,
+  o: { problems: number; problemsPerShard: number; nCode?: number; nTest?: number; asserts?: number; candidateSleepMs?: number; heartbeatSeconds?: number },
+  during?: (workflowId: string) => Promise<void>,
+) {
+  const shape = { problems: o.problems, nCode: o.nCode ?? 8, nTest: o.nTest ?? 8, asserts: o.asserts ?? 8, candidateSleepMs: o.candidateSleepMs ?? 0 };
   const config = parseRunConfig({
-    runId: `scale-${o.problems}`,
+    runId: `scale-${o.problems}-${Date.now().toString(36)}`,
     storageUri: `file://${storeDir}`,
     models: {
       code: { baseUrl: 'http://127.0.0.1:1/v1', model: 'code', checkpoint: 'bench/code' },
@@ -88,6 +113,7 @@ async function runScale(client: Client, address: string, storeDir: string, o: { 
     },
     algorithm: { batchSize: o.problems, nCode: shape.nCode, nTest: shape.nTest, testsPerResponse: shape.asserts },
     sandbox: { problemsPerShard: o.problemsPerShard },
+    timeouts: { heartbeatSeconds: o.heartbeatSeconds ?? 120 },
     iterations: 1,
   });
   const store = openStore(config.storageUri);
@@ -115,19 +141,14 @@ async function runScale(client: Client, address: string, storeDir: string, o: { 
   const running = Promise.all(inProcess.map((w) => w.run()));
   const workflowId = `${config.runId}/iter-0`;
   try {
-    await client.workflow.execute(codeA1Iteration, { taskQueue: taskQueues.orchestration, workflowId, args: [{ config, iteration: 0, previous: null }] });
+    const handle = await client.workflow.start(codeA1Iteration, { taskQueue: taskQueues.orchestration, workflowId, args: [{ config, iteration: 0, previous: null }] });
+    await Promise.all([handle.result(), during?.(workflowId)]);
   } finally {
     for (const w of inProcess) w.shutdown();
     await running;
     await connection.close();
   }
-  // The Mistake Book update of an iteration of this batch, on a 10,000-problem book at the cap of 64 tests.
-  const book = await measureMistakeBook({ ...defaultMistakeBookBench, touched: Math.min(o.problems, defaultMistakeBookBench.problems), shardCounts: [defaultMistakeBookBench.shardCounts[0]!], rounds: 1 });
-  return {
-    problems: o.problems,
-    ...(await executeFigures(client, workflowId)),
-    mistakeBook: { bookProblems: book.problems, touched: book.touched, singleObjectWriteMs: book.singleObject.writeMs, shardedUpdateMs: book.sharded[0]!.updateMs, ratio: book.ratio },
-  };
+  return { problems: o.problems, workflowId, storageUri: config.storageUri, ...(await executeFigures(client, workflowId)) };
 }
 
 /** The execute stage as the iteration's history records it. */

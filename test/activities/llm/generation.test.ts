@@ -341,4 +341,26 @@ describe('generateTests against the embedded model server', () => {
       await broken.close();
     }
   });
+
+  it('finishes the stage when a replica dies mid-stage, with every problem sampled once', async () => {
+    const r = await run(problems);
+    const dying = await startFaultProxy(server.baseUrl);
+    // Its first answer goes through; then it is gone: every later connection is reset.
+    dying.enqueue({ kind: 'rewrite', rewrite: (body) => body });
+    dying.always({ kind: 'reset' });
+    try {
+      const { generateCode } = createGenerateCodeActivity(deps({ problemsPerShard: { code: 1 }, client: { initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 } }));
+      const model = endpoint(dying.baseUrl, server.model, { replicas: [{ baseUrl: proxy.baseUrl }] });
+      const result = await inActivity(generateCode, codeInput(r, model));
+      const { rollouts } = await readStage<CodeRollout>(r.store, result.key);
+      const perProblem = new Map<string, number>();
+      for (const x of rollouts) perProblem.set(x.questionId, (perProblem.get(x.questionId) ?? 0) + 1);
+      assert.deepEqual([...perProblem.values()], problems.map(() => 2), 'each problem has its two candidates, none twice');
+      assert.equal(result.summary.samples, problems.length * 2);
+      assert.ok(rollouts.some((x) => x.endpoint === dying.baseUrl), 'the dying replica answered before it died');
+      assert.ok(rollouts.some((x) => x.endpoint === proxy.baseUrl));
+    } finally {
+      await dying.close();
+    }
+  });
 });
