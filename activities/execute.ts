@@ -183,6 +183,11 @@ export function mergeSummaries(parts: Record<string, number>[]): Record<string, 
   for (const part of parts) {
     for (const [name, value] of Object.entries(part)) if (name !== 'invalidCodeRate' && name !== 'validAssertRatio') s[name] = (s[name] ?? 0) + value;
   }
+  return withRates(s);
+}
+
+/** The stage's rates, from its counts. */
+function withRates(s: Record<string, number>): Record<string, number> {
   const candidates = s.candidates ?? 0;
   const asserts = s.asserts ?? 0;
   return { ...s, invalidCodeRate: candidates ? 1 - (s.validCandidates ?? 0) / candidates : 0, validAssertRatio: asserts ? (s.validAsserts ?? 0) / asserts : 0 };
@@ -209,9 +214,5 @@ function summarize(records: ProblemExecution[]): Record<string, number> {
       }
     }
   }
-  return {
-    ...s,
-    invalidCodeRate: s.candidates ? 1 - s.validCandidates / s.candidates : 0,
-    validAssertRatio: s.asserts ? s.validAsserts / s.asserts : 0,
-  };
+  return withRates(s);
 }

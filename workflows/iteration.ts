@@ -147,6 +147,7 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
   // Behind a patch: iterations recorded before it ran one execute activity and must replay so.
   const execution = await keyed('execute', async () => {
     if (!patched('execute-fan-out')) return sandbox.execute(executeInput);
+    // A run started before these settings existed hands its iterations a config without them.
     const problemsPerShard = config.sandbox.problemsPerShard ?? 16;
     const problems = batch.summary.problems ?? algorithm.batchSize;
     const shards = await boundedAll(Math.ceil(problems / problemsPerShard), config.sandbox.parallelShards ?? 64, (shard) =>

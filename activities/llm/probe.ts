@@ -47,9 +47,17 @@ export async function readProbe(dir: string): Promise<ProbeRecord | undefined> {
   } catch {
     return undefined;
   }
-  const parsed = probeRecordSchema.safeParse(JSON.parse(text));
-  // A malformed probe is a trainer bug; publishing must not stop on it, only stop trusting it.
-  return parsed.success ? parsed.data : undefined;
+  return parseProbe(text);
+}
+
+/** A probe.json's record; a malformed one is a trainer bug: publishing must not stop on it, only stop trusting it. */
+export function parseProbe(text: string): ProbeRecord | undefined {
+  try {
+    const parsed = probeRecordSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** How far two greedy completions' log-probabilities are apart, compared up to their first different token (inclusive). */

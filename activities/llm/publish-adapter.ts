@@ -25,10 +25,18 @@ export const cardPath = (card: ServedModel) => card.checkpoint?.path ?? card.roo
  * weights answered; a new name per version, as vLLM's runtime LoRA API expects.
  */
 export function adapterName(checkpoint: string): string {
-  const m = /\/runs\/([^/]+)\/checkpoints\/(code|test)\/iter-(\d+)\/?$/.exec(checkpoint);
-  if (m) return `${m[2]}-${m[1]}-it${m[3]}`;
-  return `lora-${createHash('sha256').update(checkpoint).digest('hex').slice(0, 16)}`;
+  const id = checkpointIdentity(checkpoint);
+  return id ? `${id.role}-${id.runId}-it${id.iteration}` : `lora-${checkpointDigest(checkpoint)}`;
 }
+
+/** Run, role and iteration of a checkpoint updatePolicy wrote (`…/runs/<run>/checkpoints/<role>/iter-<n>`). */
+export function checkpointIdentity(checkpoint: string): { runId: string; role: string; iteration: number } | undefined {
+  const m = /\/runs\/([^/]+)\/checkpoints\/(code|test)\/iter-(\d+)\/?$/.exec(checkpoint);
+  return m ? { runId: m[1]!, role: m[2]!, iteration: Number(m[3]) } : undefined;
+}
+
+/** A short stable name for any other checkpoint reference. */
+export const checkpointDigest = (checkpoint: string) => createHash('sha256').update(checkpoint).digest('hex').slice(0, 16);
 
 /**
  * Serves the adapter at `path` under its versioned name, then unloads this role's earlier versions

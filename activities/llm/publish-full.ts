@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { log } from '@temporalio/activity';
 import { ModelConfigError } from './errors.js';
-import { cardPath, modelCards } from './publish-adapter.js';
+import { cardPath, checkpointDigest, checkpointIdentity, modelCards } from './publish-adapter.js';
 import { ServedCheckpointChangedError } from './served-errors.js';
 import type { ServerApi } from './server-api.js';
 import { ModelServerError } from './server-api.js';
@@ -10,9 +9,8 @@ export type ServerKind = 'embedded' | 'vllm' | 'sglang';
 
 /** SGLang's `weight_version` for a checkpoint: `<runId>-it<n>` for updatePolicy's, else a digest of the reference. */
 export function weightVersion(checkpoint: string): string {
-  const m = /\/runs\/([^/]+)\/checkpoints\/(code|test)\/iter-(\d+)\/?$/.exec(checkpoint);
-  if (m) return `${m[1]}-${m[2]}-it${m[3]}`;
-  return `ckpt-${createHash('sha256').update(checkpoint).digest('hex').slice(0, 16)}`;
+  const id = checkpointIdentity(checkpoint);
+  return id ? `${id.runId}-${id.role}-it${id.iteration}` : `ckpt-${checkpointDigest(checkpoint)}`;
 }
 
 /** What a full-weight publish leaves behind: the fingerprint the embedded server stamps on answers. */

@@ -7,7 +7,8 @@ import { ConfigError, replicasOf } from '../../config/run-config.js';
 import type { ModelEndpoint, Replica } from '../../config/run-config.js';
 import { ModelConfigError } from './errors.js';
 import type { ProbeRecord } from './probe.js';
-import { PROBE_FILE, PROBE_TOLERANCE, probeRecordSchema, readProbe, runProbe } from './probe.js';
+import type { ProbeVerdict } from './probe.js';
+import { PROBE_FILE, PROBE_TOLERANCE, parseProbe, readProbe, runProbe } from './probe.js';
 import { adapterName, modelCards, publishAdapter } from './publish-adapter.js';
 import type { FullPublish } from './publish-full.js';
 import { publishEmbedded, publishSglangFull, publishVllmFull } from './publish-full.js';
@@ -83,6 +84,7 @@ export async function ensureServed(deps: ServingDeps, model: ModelEndpoint, chec
   const server = model.server ?? 'embedded';
 
   let served: Served;
+  let verdict: ProbeVerdict | undefined;
   if (policy.adapterOf) {
     // The adapter needs the right base. Only the embedded server can be asked to load another one;
     // vLLM and SGLang serve the base they were started with (docs/trainer-contract.md).
@@ -97,19 +99,22 @@ export async function ensureServed(deps: ServingDeps, model: ModelEndpoint, chec
     else if (server === 'sglang') result = await publishSglangFull(api, fullWeights(policy).checkpoint, full);
     else {
       // vLLM keeps reporting its launch path whatever it serves: only the probe can say a reload is not needed.
-      const verdict = probe ? await runProbe(api, model.model, probe) : undefined;
-      result = verdict?.ok && verdict.distinguishable ? { loaded: false } : await publishVllmFull(api, full);
+      const before = probe ? await runProbe(api, model.model, probe) : undefined;
+      if (before?.ok && before.distinguishable) {
+        result = { loaded: false };
+        verdict = before;
+      } else result = await publishVllmFull(api, full);
     }
     served = { path: full, model: model.model, endpoint: baseUrl, ...(result.fingerprint ? { fingerprint: result.fingerprint } : {}) };
   }
-  if (probe) await checkProbe(api, served, probe, policy.checkpoint);
+  if (probe) await checkProbe(api, served, probe, policy.checkpoint, verdict);
   else log.info('the checkpoint carries no probe; the served weights are trusted', { checkpoint: policy.checkpoint, endpoint: baseUrl });
   return served;
 }
 
 /** Fails (retryably) unless the endpoint's greedy log-probs are those the trainer recorded. */
-export async function checkProbe(api: ServerApi, served: Served, probe: ProbeRecord, checkpoint: string): Promise<void> {
-  const verdict = await runProbe(api, served.model, probe);
+export async function checkProbe(api: ServerApi, served: Served, probe: ProbeRecord, checkpoint: string, known?: ProbeVerdict): Promise<void> {
+  const verdict = known ?? (await runProbe(api, served.model, probe));
   const figures = { endpoint: served.endpoint, model: served.model, checkpoint, meanAbsLogprob: verdict.meanAbs, tolerance: PROBE_TOLERANCE };
   if (!verdict.ok) {
     throw new ServedCheckpointChangedError(
@@ -141,9 +146,9 @@ export async function verifyServed(deps: ServingDeps, model: ModelEndpoint, chec
   const stale = (why: string) =>
     ApplicationFailure.create({ type: replicaNeedsPublish, nonRetryable: true, message: `${baseUrl} does not serve ${file.checkpoint}: ${why}` });
   if (file.adapter && !(await modelCards(api)).some((m) => m.id === name)) throw stale(`adapter ${name} is not loaded`);
-  const parsed = file.text === undefined ? undefined : probeRecordSchema.safeParse(JSON.parse(file.text));
-  if (parsed?.success) {
-    const verdict = await runProbe(api, name, parsed.data);
+  const probe = file.text === undefined ? undefined : parseProbe(file.text);
+  if (probe) {
+    const verdict = await runProbe(api, name, probe);
     if (!verdict.ok) throw stale(`the probe differs by ${verdict.meanAbs.toFixed(4)} nats/token`);
   }
   return served;

@@ -116,7 +116,7 @@ async function historySize(client: Client, workflowId: string) {
   };
 }
 
-function binaryBytes(value: unknown): number {
+export function binaryBytes(value: unknown): number {
   if (value instanceof Uint8Array) return value.byteLength;
   if (value === null || typeof value !== 'object') return 0;
   return Object.values(value).reduce((sum: number, v) => sum + binaryBytes(v), 0);

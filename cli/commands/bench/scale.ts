@@ -16,6 +16,7 @@ import { keys, taskQueues } from '../../../workflows/contract.js';
 import type { IterationRef, StageResult } from '../../../workflows/contract.js';
 import { codeA1Iteration } from '../../../workflows/iteration.js';
 import { withPrivateTemporal } from './private-temporal.js';
+import { binaryBytes } from './orchestration-runs.js';
 import { writeSyntheticIteration } from './scale-data.js';
 import { defaultMistakeBookBench, measureMistakeBook } from './mistake-book.js';
 
@@ -195,15 +196,8 @@ async function executeFigures(client: Client, workflowId: string) {
     shardsPerWorker: [...byWorker.values()].sort((a, b) => b - a),
     workersThatTookShards: byWorker.size,
     historyEvents: events.length,
-    historyPayloadBytes: payloadBytes(history),
+    historyPayloadBytes: binaryBytes(history),
   };
-}
-
-function payloadBytes(value: unknown): number {
-  if (value instanceof Uint8Array) return value.byteLength;
-  if (Array.isArray(value)) return value.reduce((n: number, v) => n + payloadBytes(v), 0);
-  if (value && typeof value === 'object') return Object.values(value).reduce((n: number, v) => n + payloadBytes(v), 0);
-  return 0;
 }
 
 function round(value: number, digits: number): number {
