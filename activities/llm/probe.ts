@@ -33,9 +33,9 @@ export const PROBE_FILE = 'probe.json';
  * the same weights. The trainer computes in float32 (LoRA: on a bfloat16 base), servers usually in
  * bfloat16. Measured on Qwen2.5-Coder-0.5B-Instruct, the embedded server in bfloat16 against the
  * same weights in the trainer: 0.0087 mean / 0.065 max (bfloat16) and 0.0068 / 0.035 (float32),
- * all 16 greedy tokens equal; a tenth of a nat leaves a 10x margin. A training step at the paper's
- * learning rate may move the probe by less than this, in which case it cannot tell the two weights
- * apart and says so in the log.
+ * all 16 greedy tokens equal (`.venv/bin/python python/probe_tolerance.py`); a tenth of a nat
+ * leaves a 10x margin. A training step at the paper's learning rate may move the probe by less than
+ * this, in which case it cannot tell the two weights apart and says so in the log.
  */
 export const PROBE_TOLERANCE = 0.1;
 
