@@ -100,7 +100,11 @@ export async function ensureServed(deps: ServingDeps, model: ModelEndpoint, chec
     else {
       // vLLM keeps reporting its launch path whatever it serves: only the probe can say a reload is not needed.
       const before = probe ? await runProbe(api, model.model, probe) : undefined;
-      if (before?.ok && before.distinguishable) {
+      if (!probe && checkpoint === model.checkpoint) {
+        // The run's initial weights: vLLM was started on them (README), and a vLLM serving LoRA
+        // adapters has no dev-mode reload route to call.
+        result = { loaded: false };
+      } else if (before?.ok && before.distinguishable) {
         result = { loaded: false };
         verdict = before;
       } else result = await publishVllmFull(api, full);

@@ -69,8 +69,17 @@ const script: Script = (messages, seed, index) => {
 
 const lora = { rank: 4, alpha: 8, targetModules: ['q_proj', 'v_proj'] };
 
-function runConfig(runId: string, datasetPath: string, checkpoint: string, code: ScriptedModelServer, test: ScriptedModelServer, trainer: RunConfigInput['trainer'] = {}): RunConfigInput {
+function runConfig(
+  runId: string,
+  datasetPath: string,
+  checkpoint: string,
+  code: ScriptedModelServer,
+  test: ScriptedModelServer,
+  trainer: RunConfigInput['trainer'] = {},
+  kind: 'embedded' | 'vllm' = 'embedded',
+): RunConfigInput {
   const model = (server: ScriptedModelServer) => ({
+    server: kind,
     baseUrl: server.baseUrl,
     model: server.model,
     checkpoint,
@@ -221,7 +230,7 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     const shared = await startScriptedModelServer({ model: 'base', checkpoint: served, script });
     const worker = await startWorkers();
     try {
-      const progress = await (await start(runConfig(runId, datasetPath, checkpoint, shared, shared, { lora }))).result();
+      const progress = await (await start(runConfig(runId, datasetPath, checkpoint, shared, shared, { lora }, 'vllm'))).result();
       assert.equal(progress.completedIterations, 2);
     } finally {
       await stopWorkers(worker);
