@@ -74,7 +74,7 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
         },
         signal,
       );
-      assertSameWeights(served, completion.fingerprint, `${replica.baseUrl}, ${input.checkpoint}`);
+      assertSameWeights(served, completion.label, `${replica.baseUrl}, ${input.checkpoint}`);
     } catch (err) {
       if (!(err instanceof PromptTooLongError)) throw err;
       completion = failedCompletion(input.nCode);

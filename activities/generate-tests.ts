@@ -104,7 +104,7 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
         },
         signal,
       );
-      assertSameWeights(served, completion.fingerprint, `${replica.baseUrl}, ${input.checkpoint}`);
+      assertSameWeights(served, completion.label, `${replica.baseUrl}, ${input.checkpoint}`);
     } catch (err) {
       if (!(err instanceof PromptTooLongError)) throw err;
       completion = failedCompletion(input.nTest);

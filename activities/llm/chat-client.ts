@@ -1,4 +1,6 @@
 import type { ChatMessage } from '../records.js';
+import type { Dialect } from './backends/backend.js';
+import { vllmDialect } from './backends/embedded.js';
 import { ModelConfigError, ModelUnavailableError } from './errors.js';
 
 export interface ChatRequest {
@@ -25,8 +27,13 @@ export interface ChatCompletion {
   choices: ChatChoice[];
   promptTokens: number;
   promptTokenIds?: number[];
-  /** vLLM and the embedded server name the serving checkpoint here. */
-  fingerprint?: string;
+  /**
+   * The label of the weights that answered, where the server reports one (Dialect.answeredBy):
+   * the embedded server's per-load `system_fingerprint`, SGLang's `weight_version`, vLLM's last
+   * weight-version span. vLLM's own `system_fingerprint` is fixed per launch and says nothing
+   * about reloads.
+   */
+  label?: string;
 }
 
 export interface RetryInfo {
@@ -38,7 +45,12 @@ export interface RetryInfo {
 export interface ChatClientOptions {
   /** OpenAI-compatible base URL ending in /v1. */
   baseUrl: string;
+  /** The weights requests sample from: the server's base model, or a LoRA adapter's served name. */
   model: string;
+  /** The server's base model name, when `model` is an adapter (SGLang names both). */
+  base?: string;
+  /** The server's request and answer shapes (activities/llm/backends); vLLM's by default. */
+  dialect?: Dialect;
   apiKey?: string;
   fetch?: typeof fetch;
   /** One HTTP request, headers and body; a paper-scale answer (4,096 tokens, n = 8) takes minutes. */
@@ -83,6 +95,7 @@ export class ChatClient {
   private readonly initialDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly random: () => number;
+  private readonly dialect: Dialect;
 
   constructor(private readonly options: ChatClientOptions) {
     this.url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
@@ -92,6 +105,7 @@ export class ChatClient {
     this.initialDelayMs = options.initialDelayMs ?? 500;
     this.maxDelayMs = options.maxDelayMs ?? 30_000;
     this.random = options.random ?? Math.random;
+    this.dialect = options.dialect ?? vllmDialect;
   }
 
   /** The model name every request carries. */
@@ -100,20 +114,10 @@ export class ChatClient {
   }
 
   async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatCompletion> {
-    const body = JSON.stringify({
-      model: this.options.model,
-      messages: request.messages,
-      n: request.n,
-      temperature: request.temperature,
-      top_p: request.topP,
-      max_tokens: request.maxTokens,
-      ...(request.seed !== undefined ? { seed: request.seed } : {}),
-      ...(request.stop?.length ? { stop: request.stop } : {}),
-      ...(this.options.returnTokenIds !== false ? { return_token_ids: true } : {}),
-    });
+    const body = JSON.stringify(this.requestBody(request));
     for (let attempt = 1; ; attempt++) {
       try {
-        return parseCompletion(await this.send(body, signal), request.n);
+        return parseCompletion(await this.send(body, signal), request.n, this.dialect);
       } catch (err) {
         if (!(err instanceof TransientError)) throw err;
         const backoff = this.random() * Math.min(this.maxDelayMs, this.initialDelayMs * 2 ** (attempt - 1));
@@ -127,6 +131,26 @@ export class ChatClient {
         await sleep(delayMs, signal);
       }
     }
+  }
+
+  /**
+   * The request as the server must see it: the weights selected the server's way, and every
+   * sampling parameter the trainer assumes, neutral ones included, so that no server default
+   * (a checkpoint's generation_config.json) changes the distribution the rollouts come from.
+   */
+  requestBody(request: ChatRequest): Record<string, unknown> {
+    return {
+      ...this.dialect.select(this.options.model, this.options.base ?? this.options.model),
+      messages: request.messages,
+      n: request.n,
+      temperature: request.temperature,
+      top_p: request.topP,
+      max_tokens: request.maxTokens,
+      ...this.dialect.neutralSampling,
+      ...(request.seed !== undefined ? { seed: request.seed } : {}),
+      ...(request.stop?.length ? { stop: request.stop } : {}),
+      ...(this.options.returnTokenIds !== false ? this.dialect.tokenIdFields : {}),
+    };
   }
 
   /** One HTTP exchange: the parsed JSON body of a 2xx answer, or a classified error. */
@@ -169,12 +193,10 @@ export class ChatClient {
   }
 }
 
-function parseCompletion(raw: unknown, n: number): ChatCompletion {
+export function parseCompletion(raw: unknown, n: number, dialect: Dialect = vllmDialect): ChatCompletion {
   const body = raw as {
     choices?: unknown;
     usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
-    prompt_token_ids?: unknown;
-    system_fingerprint?: unknown;
   } | null;
   if (typeof body !== 'object' || body === null || !Array.isArray(body.choices)) {
     throw new TransientError(`answer without a choices list: ${JSON.stringify(raw)?.slice(0, 200)}`);
@@ -185,12 +207,11 @@ function parseCompletion(raw: unknown, n: number): ChatCompletion {
       index?: unknown;
       message?: { content?: unknown; refusal?: unknown } | null;
       finish_reason?: unknown;
-      token_ids?: unknown;
     };
     const index = Number.isInteger(choice.index) ? (choice.index as number) : position;
     const content = choice.message?.content;
     const refusal = choice.message?.refusal;
-    const tokenIds = intArray(choice.token_ids);
+    const tokenIds = intArray(dialect.completionTokenIds(choice));
     byIndex.set(index, {
       text: typeof content === 'string' ? content : typeof refusal === 'string' ? refusal : '',
       finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : 'error',
@@ -208,12 +229,15 @@ function parseCompletion(raw: unknown, n: number): ChatCompletion {
     const chars = unknown.reduce((sum, c) => sum + c.text.length, 0);
     for (const c of unknown) c.completionTokens = Math.round(((total - known) * (chars ? c.text.length / chars : 1 / unknown.length)));
   }
-  const promptTokenIds = intArray(body.prompt_token_ids);
+  const record = body as Record<string, unknown>;
+  const first = (body.choices as unknown[]).find((c) => typeof c === 'object' && c !== null) as Record<string, unknown> | undefined;
+  const promptTokenIds = intArray(dialect.promptTokenIds(record, first));
+  const label = dialect.answeredBy(record, first);
   return {
     choices,
     promptTokens: nonNegativeInt(body.usage?.prompt_tokens) ?? promptTokenIds?.length ?? 0,
     ...(promptTokenIds ? { promptTokenIds } : {}),
-    ...(typeof body.system_fingerprint === 'string' ? { fingerprint: body.system_fingerprint } : {}),
+    ...(label !== undefined ? { label } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import type { ModelEndpoint } from '../../config/run-config.js';
 import { replicasOf } from '../../config/run-config.js';
 import type { StorageDeps } from '../deps.js';
 import type { ChatClientOptions } from './chat-client.js';
+import { backendFor } from './backends/index.js';
 import { ChatClient } from './chat-client.js';
 import { ModelConfigError, ModelUnavailableError } from './errors.js';
 import { ModelServerError } from './server-api.js';
@@ -82,7 +83,8 @@ export async function replicaClients(deps: GenerationDeps, model: ModelEndpoint,
 
 /**
  * A client for one role's endpoint; keys come from the worker's environment, never from history.
- * Requests name `served` (a LoRA adapter's versioned name) when given, else the endpoint's model.
+ * Requests select `served` (a LoRA adapter's versioned name) when given, else the endpoint's
+ * model, in the server's own way (activities/llm/backends).
  */
 export function endpointClient(deps: GenerationDeps, model: ModelEndpoint, role: 'code' | 'test', served?: string): ChatClient {
   let apiKey: string | undefined;
@@ -93,6 +95,8 @@ export function endpointClient(deps: GenerationDeps, model: ModelEndpoint, role:
   return new ChatClient({
     baseUrl: model.baseUrl,
     model: served ?? model.model,
+    base: model.model,
+    dialect: backendFor(model.server),
     ...(apiKey ? { apiKey } : {}),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
     ...deps.client,

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ModelConfigError } from './errors.js';
+import type { Dialect } from './backends/backend.js';
 import type { ServerApi } from './server-api.js';
 
 /**
@@ -83,36 +84,39 @@ export interface ProbeVerdict {
   served: ProbeSide;
 }
 
-/** What a greedy chat completion with `logprobs` answered, in the probe's terms. */
-export function servedSide(body: unknown): ProbeSide {
-  const choice = (body as { choices?: { logprobs?: { content?: { token?: string; logprob?: number }[] } | null; token_ids?: number[] }[] }).choices?.[0];
-  const content = choice?.logprobs?.content;
+/** What a greedy chat completion with `logprobs` answered, in the probe's terms; token ids where the dialect finds them. */
+export function servedSide(body: unknown, dialect: Pick<Dialect, 'completionTokenIds'>): ProbeSide {
+  const choice = (body as { choices?: Record<string, unknown>[] }).choices?.[0];
+  const content = (choice?.logprobs as { content?: { token?: string; logprob?: number }[] } | null | undefined)?.content;
   if (!Array.isArray(content) || content.length === 0) {
     throw new ModelConfigError('the endpoint returned no logprobs for the probe: it must support the OpenAI `logprobs` field (vLLM, SGLang and the embedded server do)');
   }
   const tokens = content.map((c) => String(c.token ?? ''));
   const logprobs = content.map((c) => Number(c.logprob));
-  const tokenIds = Array.isArray(choice?.token_ids) && choice.token_ids.length === tokens.length ? choice.token_ids : [];
+  const ids = choice ? dialect.completionTokenIds(choice) : undefined;
+  const tokenIds = Array.isArray(ids) && ids.length === tokens.length && ids.every((v) => Number.isInteger(v)) ? (ids as number[]) : [];
   return { tokens, logprobs, tokenIds };
 }
 
 /**
- * Asks `model` on the server for the probe's greedy completion and compares it with the record.
- * Servers that return no token ids are compared by token text.
+ * Asks the server for the probe's greedy completion from `weights` (on the base `base`) and
+ * compares it with the record. Servers that return no token ids are compared by token text.
  */
-export async function runProbe(api: ServerApi, model: string, record: ProbeRecord): Promise<ProbeVerdict> {
+export async function runProbe(api: ServerApi, dialect: Dialect, weights: string, base: string, record: ProbeRecord): Promise<ProbeVerdict> {
   const body = await api.post('/v1/chat/completions', {
-    model,
+    ...dialect.select(weights, base),
     messages: record.messages,
     max_tokens: record.maxTokens,
     temperature: 0,
+    top_p: 1,
+    ...dialect.neutralSampling,
     logprobs: true,
     top_logprobs: 1,
-    return_token_ids: true,
+    ...dialect.tokenIdFields,
     seed: 0,
   });
   const byText = (s: ProbeSide) => ({ ...s, tokenIds: s.tokens.map((t) => hashToken(t)) });
-  let served = servedSide(body);
+  let served = servedSide(body, dialect);
   let current = record.current;
   let previous = record.previous;
   if (served.tokenIds.length === 0) {

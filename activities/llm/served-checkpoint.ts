@@ -5,20 +5,21 @@ import type { StorageDeps } from '../deps.js';
 import { fullWeights, loadPolicy, readPolicyFile } from '../trainer/index.js';
 import { ConfigError, replicasOf } from '../../config/run-config.js';
 import type { ModelEndpoint, Replica } from '../../config/run-config.js';
+import { backendFor } from './backends/index.js';
+import type { Dialect, FullWeights, Published } from './backends/index.js';
+import { adapterName } from './checkpoint-names.js';
 import { ModelConfigError } from './errors.js';
-import type { ProbeRecord } from './probe.js';
-import type { ProbeVerdict } from './probe.js';
+import { modelCards } from './model-cards.js';
+import type { ProbeRecord, ProbeVerdict } from './probe.js';
 import { PROBE_FILE, PROBE_TOLERANCE, parseProbe, readProbe, runProbe } from './probe.js';
-import { adapterName, modelCards, publishAdapter } from './publish-adapter.js';
-import type { FullPublish } from './publish-full.js';
-import { publishEmbedded, publishSglangFull, publishVllmFull } from './publish-full.js';
 import { ServedCheckpointChangedError } from './served-errors.js';
 import type { ServerApi } from './server-api.js';
 import { serverApi } from './server-api.js';
+import { servingDir } from './serving-dir.js';
 
 export { ServedCheckpointChangedError } from './served-errors.js';
 export { ModelServerError } from './server-api.js';
-export { adapterName } from './publish-adapter.js';
+export { adapterName } from './checkpoint-names.js';
 
 export interface ServingDeps extends StorageDeps {
   /** Where checkpoints from S3 are downloaded to; the model server must read the same disk. */
@@ -31,14 +32,17 @@ export interface ServingDeps extends StorageDeps {
 
 /** What an endpoint serves once `ensureServed` returns. */
 export interface Served {
+  /** The directory the server was given. */
   path: string;
   /**
-   * The `system_fingerprint` every completion from these weights carries (the embedded server
-   * makes it unique per process and load); absent when the endpoint does not report one.
+   * What every answer from these weights carries (Dialect.answeredBy): the embedded server's
+   * per-load fingerprint, a weight version; absent when the server reports nothing to check.
    */
-  fingerprint?: string;
-  /** The name requests must carry: the endpoint's model, or the versioned name of the LoRA adapter. */
+  label?: string;
+  /** The weights requests sample from: the endpoint's model, or the versioned name of the LoRA adapter. */
   model: string;
+  /** The server's base model name (`model` in the config). */
+  base: string;
   /** The server's base URL (one replica of the role). */
   endpoint: string;
 }
@@ -63,10 +67,10 @@ export function adminApi(deps: Pick<ServingDeps, 'secrets'>, model: ModelEndpoin
  * Makes replica `replica` of `model` serve `checkpoint` (a local directory, `model:<name>`, or a
  * finished checkpoint in object storage), with the checkpoint's files materialised on this
  * worker's disk first: the server must run on the same machine (a publish worker beside each
- * inference server, `host` in the config). How depends on the server (`model.server`) and on the
- * checkpoint (LoRA adapter or full weights): publish-adapter.ts and publish-full.ts. Then, when the
- * checkpoint carries a probe (every checkpoint the built-in trainer writes), the endpoint's greedy
- * log-probs must match it: a reload that answered 200 and kept the old weights fails here,
+ * inference server, `host` in the config). The server gets a directory of only what it loads
+ * (serving-dir.ts); how it loads it depends on the server (activities/llm/backends). Then, when
+ * the checkpoint carries a probe (every checkpoint the built-in trainer writes), the endpoint's
+ * greedy log-probs must match it: a reload that answered 200 and kept the old weights fails here,
  * retryably.
  */
 export async function ensureServed(deps: ServingDeps, model: ModelEndpoint, checkpoint: string, replica = 0): Promise<Served> {
@@ -77,48 +81,40 @@ export async function ensureServed(deps: ServingDeps, model: ModelEndpoint, chec
     cacheDir: join(deps.workDir, 'checkpoints'),
     onFile: (done, total) => heartbeat({ phase: 'download', done, total }),
   });
-  // Servers report the path they resolved; compare like with like.
-  const full = await realpath(fullWeights(policy).dir);
   const api = adminApi(deps, model, baseUrl);
+  const backend = backendFor(model.server);
   const probe = await readProbe(policy.dir);
-  const server = model.server ?? 'embedded';
+  // Servers report the path they resolved; compare like with like.
+  const servable = async (dir: string) => realpath(await servingDir(await realpath(dir), deps.workDir));
+  const base = fullWeights(policy);
+  const initial = base.checkpoint === model.checkpoint;
+  const weights: FullWeights = { model: model.model, checkpoint: base.checkpoint, dir: await servable(base.dir), initial };
 
-  let served: Served;
-  let verdict: ProbeVerdict | undefined;
+  let published: Published;
   if (policy.adapterOf) {
-    // The adapter needs the right base. Only the embedded server can be asked to load another one;
-    // vLLM and SGLang serve the base they were started with (docs/trainer-contract.md).
-    if (server === 'embedded') await publishEmbedded(api, model.model, full);
-    const path = await realpath(policy.dir);
-    const { name, card } = await publishAdapter(api, server, policy.checkpoint, path);
-    const fingerprint = card?.checkpoint?.fingerprint;
-    served = { path, model: name, endpoint: baseUrl, ...(fingerprint ? { fingerprint } : {}) };
+    // vLLM and SGLang serve the base they were started with (docs/trainer-contract.md); only the
+    // embedded server can be asked to load another one.
+    published = await backend.publishAdapter(api, { model: model.model, checkpoint: policy.checkpoint, dir: await servable(policy.dir), base: weights });
   } else {
-    let result: FullPublish;
-    if (server === 'embedded') result = await publishEmbedded(api, model.model, full);
-    else if (server === 'sglang') result = await publishSglangFull(api, fullWeights(policy).checkpoint, full);
-    else {
-      // vLLM keeps reporting its launch path whatever it serves: only the probe can say a reload is not needed.
-      const before = probe ? await runProbe(api, model.model, probe) : undefined;
-      if (!probe && checkpoint === model.checkpoint) {
-        // The run's initial weights: vLLM was started on them (README), and a vLLM serving LoRA
-        // adapters has no dev-mode reload route to call.
-        result = { loaded: false };
-      } else if (before?.ok && before.distinguishable) {
-        result = { loaded: false };
-        verdict = before;
-      } else result = await publishVllmFull(api, full);
-    }
-    served = { path: full, model: model.model, endpoint: baseUrl, ...(result.fingerprint ? { fingerprint: result.fingerprint } : {}) };
+    // The resolved checkpoint decides: an iteration that trained nothing is an alias of its base,
+    // which for the first iterations of a run is the initial model the server was started on.
+    published = await backend.publishFull(api, { ...weights, ...(probe ? { probe } : {}) });
   }
-  if (probe) await checkProbe(api, served, probe, policy.checkpoint, verdict);
+  const served: Served = {
+    path: policy.adapterOf ? await servable(policy.dir) : weights.dir,
+    model: published.weights,
+    base: model.model,
+    endpoint: baseUrl,
+    ...(published.label !== undefined ? { label: published.label } : {}),
+  };
+  if (probe) await checkProbe(api, backend, served, probe, policy.checkpoint, published.verdict);
   else log.info('the checkpoint carries no probe; the served weights are trusted', { checkpoint: policy.checkpoint, endpoint: baseUrl });
   return served;
 }
 
 /** Fails (retryably) unless the endpoint's greedy log-probs are those the trainer recorded. */
-export async function checkProbe(api: ServerApi, served: Served, probe: ProbeRecord, checkpoint: string, known?: ProbeVerdict): Promise<void> {
-  const verdict = known ?? (await runProbe(api, served.model, probe));
+export async function checkProbe(api: ServerApi, dialect: Dialect, served: Served, probe: ProbeRecord, checkpoint: string, known?: ProbeVerdict): Promise<void> {
+  const verdict = known ?? (await runProbe(api, dialect, served.model, served.base, probe));
   const figures = { endpoint: served.endpoint, model: served.model, checkpoint, meanAbsLogprob: verdict.meanAbs, tolerance: PROBE_TOLERANCE };
   if (!verdict.ok) {
     throw new ServedCheckpointChangedError(
@@ -145,23 +141,26 @@ export async function verifyServed(deps: ServingDeps, model: ModelEndpoint, chec
   const { baseUrl } = replicaOf(model, replica);
   const file = await readPolicyFile(checkpoint, PROBE_FILE, deps);
   const name = file.adapter ? adapterName(file.checkpoint) : model.model;
-  const served: Served = { path: file.checkpoint, model: name, endpoint: baseUrl };
+  const served: Served = { path: file.checkpoint, model: name, base: model.model, endpoint: baseUrl };
   const api = adminApi(deps, model, baseUrl);
   const stale = (why: string) =>
     ApplicationFailure.create({ type: replicaNeedsPublish, nonRetryable: true, message: `${baseUrl} does not serve ${file.checkpoint}: ${why}` });
   if (file.adapter && !(await modelCards(api)).some((m) => m.id === name)) throw stale(`adapter ${name} is not loaded`);
   const probe = file.text === undefined ? undefined : parseProbe(file.text);
   if (probe) {
-    const verdict = await runProbe(api, name, probe);
+    const verdict = await runProbe(api, backendFor(model.server), name, model.model, probe);
     if (!verdict.ok) throw stale(`the probe differs by ${verdict.meanAbs.toFixed(4)} nats/token`);
   }
   return served;
 }
 
-/** Throws when a completion came from other weights than those `ensureServed` saw. */
-export function assertSameWeights(served: Served | undefined, fingerprint: string | undefined, where: string): void {
-  if (!served?.fingerprint || fingerprint === served.fingerprint) return;
+/**
+ * Throws when a completion came from other weights than those `ensureServed` saw. An answer
+ * without a label (a release that reports none) cannot be checked here; the probe covers it.
+ */
+export function assertSameWeights(served: Served | undefined, label: string | undefined, where: string): void {
+  if (served?.label === undefined || label === undefined || label === served.label) return;
   throw new ServedCheckpointChangedError(
-    `${where}: the endpoint answered from weights '${fingerprint ?? 'unknown'}' while '${served.fingerprint}' (${served.path}) was published; it restarted or reloaded during the stage`,
+    `${where}: the endpoint answered from weights '${label}' while '${served.label}' (${served.path}) was published; it restarted or reloaded during the stage`,
   );
 }

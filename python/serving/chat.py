@@ -113,6 +113,11 @@ def parse_chat_request(body, cfg: ServerConfig, engine: Engine) -> Completion:
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     model = body.get("model", cfg.model_name)  # lenient like vLLM: a missing model means the base
+    lora_path = body.get("lora_path")
+    if lora_path is not None:  # SGLang's way of naming an adapter: the base as model, the adapter's name here
+        if not isinstance(lora_path, str) or model != cfg.model_name:
+            raise ApiError(400, "lora_path must be an adapter's name, with the base model as model", param="lora_path")
+        model = lora_path
     if model != cfg.model_name and (not isinstance(model, str) or engine.adapters.get(model) is None):
         raise ApiError(404, f"The model `{model}` does not exist; this server serves `{cfg.model_name}`"
                        f"{''.join(f', `{name}`' for name in list(engine.adapters.by_name))}",
@@ -120,9 +125,13 @@ def parse_chat_request(body, cfg: ServerConfig, engine: Engine) -> Completion:
     if body.get("stream"):
         raise ApiError(400, "stream is not supported by the embedded server", param="stream")
     # Silently ignoring these would sample from a different distribution than the caller asked for.
-    for name in ("presence_penalty", "frequency_penalty"):
-        if body.get(name) not in (None, 0, 0.0):
-            raise ApiError(400, f"{name} is not supported by the embedded server", param=name)
+    # Clients send them with their neutral values so that no server applies its own defaults
+    # (vLLM's top_k 0 and SGLang's -1 both mean no top-k).
+    for name, neutral in (("presence_penalty", (0,)), ("frequency_penalty", (0,)), ("min_p", (0,)),
+                          ("repetition_penalty", (1,)), ("top_k", (0, -1))):
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or value not in neutral):
+            raise ApiError(400, f"{name} is not supported by the embedded server (only {' or '.join(map(str, neutral))})", param=name)
     if body.get("logit_bias"):
         raise ApiError(400, "logit_bias is not supported by the embedded server", param="logit_bias")
 

@@ -121,6 +121,13 @@ def test_an_adapter_answers_by_name_as_peft_computes_it_and_the_base_stays_the_b
     assert tokens(again) == tokens(base) and again["system_fingerprint"] == base["system_fingerprint"]
 
 
+def test_sglangs_lora_path_with_the_base_as_model_selects_the_adapter(lora_server, served):
+    status, body = lora_server.request("POST", "/v1/chat/completions", {
+        "model": MODEL_NAME, "lora_path": "coder", "messages": [{"role": "user", "content": PROMPT}], **GREEDY})
+    assert status == 200, body
+    assert tokens(body) == tokens(served["coder"]) != tokens(served["base"])
+
+
 def test_models_lists_the_adapter_with_its_path_parent_and_the_fingerprint_that_answers(lora_server, served, adapters):
     listed = loaded(lora_server, adapters, "coder")
     card = listed["coder"]

@@ -9,7 +9,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from conftest import MODEL_NAME
 from serving.attention import grouped_decode_attention
-from serving.engine import cpu_has_fast_bf16
 from serving.kv_cache import GROWTH, GrowingLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
@@ -129,12 +128,24 @@ def test_concurrent_requests_share_batches(server):
     ({"stop": [1]}, "stop"),
     ({"seed": 1.5}, "seed"),
     ({"stream": True}, "stream"),
+    ({"top_k": 20}, "top_k"),
+    ({"repetition_penalty": 1.1}, "repetition_penalty"),
+    ({"min_p": 0.05}, "min_p"),
+    ({"presence_penalty": 0.5}, "presence_penalty"),
+    ({"lora_path": "no-such-adapter", "model": "other"}, "lora_path"),
 ])
 def test_bad_parameters_are_answered_with_400(server, body, param):
     request = {"model": MODEL_NAME, "messages": [{"role": "user", "content": "hi"}], **body}
     status, answer = server.request("POST", "/v1/chat/completions", request)
     assert status == 400, answer
     assert answer["error"]["type"] == "invalid_request_error" and answer["error"]["param"] == param
+
+
+def test_the_neutral_sampling_fields_vllm_and_sglang_clients_send_are_accepted(server):
+    neutral = dict(min_p=0, repetition_penalty=1, presence_penalty=0, frequency_penalty=0)
+    plain = server.chat(max_tokens=4, seed=3)
+    for top_k in (0, -1):  # vLLM's and SGLang's "no top-k"
+        assert server.chat(max_tokens=4, seed=3, top_k=top_k, **neutral)["choices"][0]["token_ids"] == plain["choices"][0]["token_ids"]
 
 
 def test_malformed_requests_get_errors_and_the_server_keeps_serving(server):
@@ -228,11 +239,3 @@ def test_the_growing_cache_holds_what_concatenation_would_across_regrowth_and_ro
         got_keys, got_values = layer.update(new_keys, new_values)
     assert layer.get_seq_length() == keys.shape[-2] == GROWTH + 44
     assert torch.equal(got_keys, keys.float()) and torch.equal(got_values, values.float())
-
-
-def test_bf16_is_chosen_only_on_cpus_that_compute_it_in_hardware():
-    assert cpu_has_fast_bf16("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
-    assert cpu_has_fast_bf16("flags\t\t: fpu avx2 amx_bf16 amx_tile\n")
-    assert cpu_has_fast_bf16("Features\t: fp asimd bf16 i8mm\n")
-    assert not cpu_has_fast_bf16("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
-    assert not cpu_has_fast_bf16("")

@@ -201,7 +201,7 @@ describe('generateCode when the endpoint fails', () => {
     assert.match(published.fingerprint, /^ckpt-[0-9a-f]{8}-v\d+$/);
     // What a server that restarted between publishPolicy and this request answers with.
     proxy.enqueue({ kind: 'rewrite', rewrite: (body) => body.toString().replace(published.fingerprint, 'ckpt-0000beef-v0') });
-    const ensureServed = async () => ({ ...published, model: server.model, endpoint: proxy.baseUrl });
+    const ensureServed = async () => ({ path: published.path, label: published.fingerprint, model: server.model, base: server.model, endpoint: proxy.baseUrl });
     const activity = withErrorClassification(createGenerateCodeActivity(deps({ ensureServed })));
     const err = await failure(inActivity(activity.generateCode, codeInput(r, endpoint(proxy.baseUrl, server.model))));
     // A plain error, which Temporal retries (the classification only marks the non-retryable).

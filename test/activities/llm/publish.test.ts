@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, realpath } from 'node:fs/promises';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { createPublishPolicyActivity } from '../../../activities/publish-policy.js';
 import { createUpdatePolicyActivity } from '../../../activities/update-policy.js';
 import { openStore } from '../../../activities/storage/index.js';
@@ -66,6 +66,14 @@ describe('publishing to vLLM, SGLang and the embedded server', () => {
   const probes = (proxy: FaultProxy) => proxy.calls.filter((c) => c.route === 'POST /v1/chat/completions').map((c) => c.body as Record<string, unknown>);
   const health = async (server: ModelServer) => (await (await fetch(server.baseUrl.replace(/\/v1$/, '/health'))).json()) as Record<string, unknown>;
   const localDir = async (checkpoint: string) => realpath((await materialise(checkpoint, (u) => openStore(u), await tempDir())).dir);
+  /** The server got the checkpoint's files without the optimizer state: the weights themselves, linked. */
+  async function assertServable(path: string, checkpoint: string, weights: string): Promise<void> {
+    const dir = await localDir(checkpoint);
+    const files = (await readdir(dir)).filter((f) => f !== 'optimizer.safetensors').sort();
+    assert.ok((await readdir(dir)).includes('optimizer.safetensors'));
+    assert.deepEqual((await readdir(path)).sort(), files);
+    assert.equal((await stat(`${path}/${weights}`)).ino, (await stat(`${dir}/${weights}`)).ino);
+  }
 
   it('vLLM full weights: pause, collective_rpc reload_weights from the directory, reset the prefix cache, resume; then the probe', async () => {
     const { server, proxy } = await serve();
@@ -74,11 +82,12 @@ describe('publishing to vLLM, SGLang and the embedded server', () => {
     const calls = admin(proxy);
     assert.deepEqual(
       calls.map((c) => c.route),
-      ['POST /pause?mode=wait', 'POST /collective_rpc', 'POST /reset_prefix_cache', 'POST /resume'],
+      ['POST /pause?mode=wait', 'POST /collective_rpc', 'POST /reset_prefix_cache', 'POST /update_weight_version', 'POST /resume'],
     );
     const rpc = calls[1]!.body as { method: string; kwargs: { weights_path: string } };
     assert.equal(rpc.method, 'reload_weights');
-    assert.equal(await realpath(rpc.kwargs.weights_path), await localDir(trained.full!));
+    await assertServable(rpc.kwargs.weights_path, trained.full!, 'model.safetensors');
+    assert.deepEqual(calls[3]!.body, { new_version: 'pub-full-code-it0' });
     assert.equal((await health(server)).checkpoint_version, 2);
     // The probe: a greedy completion with log-probs, the OpenAI fields vLLM implements.
     const [probe] = probes(proxy).slice(-1);
@@ -89,7 +98,7 @@ describe('publishing to vLLM, SGLang and the embedded server', () => {
     // Published again: the probe shows the server already serves it, so nothing is reloaded.
     const before = admin(proxy).length;
     await publish(endpoint(proxy.baseUrl, 'vllm'), trained.full!);
-    assert.equal(admin(proxy).length, before);
+    assert.deepEqual(admin(proxy).slice(before).map((c) => c.route), ['GET /weight_info'], 'asked for its label, not reloaded');
     assert.equal((await health(server)).checkpoint_version, 2);
   });
 
@@ -103,11 +112,11 @@ describe('publishing to vLLM, SGLang and the embedded server', () => {
       ['GET /model_info', 'POST /update_weights_from_disk', 'GET /model_info'],
     );
     const update = calls[1]!.body as { model_path: string; weight_version: string; flush_cache: boolean };
-    assert.equal(await realpath(update.model_path), await localDir(trained.full!));
+    await assertServable(update.model_path, trained.full!, 'model.safetensors');
     assert.equal(update.weight_version, 'pub-full-code-it0');
     assert.equal(update.flush_cache, true);
     const info = (await (await fetch(`${server.baseUrl.replace(/\/v1$/, '')}/model_info`)).json()) as { model_path: string; weight_version: string };
-    assert.deepEqual([await realpath(info.model_path), info.weight_version], [await localDir(trained.full!), 'pub-full-code-it0']);
+    assert.deepEqual([info.model_path, info.weight_version], [update.model_path, 'pub-full-code-it0']);
     await publish(endpoint(proxy.baseUrl, 'sglang'), trained.full!);
     assert.deepEqual(
       admin(proxy).slice(3).map((c) => c.route),
@@ -126,8 +135,11 @@ describe('publishing to vLLM, SGLang and the embedded server', () => {
       assert.equal(loads.length, 1);
       const body = loads[0]!.body as { lora_name: string; lora_path: string };
       assert.equal(body.lora_name, 'code-pub-adapter-it0');
-      assert.equal(await realpath(body.lora_path), await localDir(trained.adapter!));
-      assert.equal(probes(proxy).at(-1)!.model, 'code-pub-adapter-it0');
+      await assertServable(body.lora_path, trained.adapter!, 'adapter_model.safetensors');
+      // vLLM names the adapter as the model; SGLang takes it from lora_path (a bare adapter name as model selects its base).
+      const probe = probes(proxy).at(-1)!;
+      if (kind === 'vllm') assert.equal(probe.model, 'code-pub-adapter-it0');
+      else assert.deepEqual([probe.model, probe.lora_path], ['tiny', 'code-pub-adapter-it0']);
       // No full-weight reload: vLLM and SGLang keep the base they were started with.
       assert.ok(!admin(proxy).some((c) => /collective_rpc|update_weights_from_disk|load_checkpoint/.test(c.route)));
     });
