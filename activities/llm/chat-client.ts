@@ -150,6 +150,7 @@ export class ChatClient {
       ...(request.seed !== undefined ? { seed: request.seed } : {}),
       ...(request.stop?.length ? { stop: request.stop } : {}),
       ...(this.options.returnTokenIds !== false ? this.dialect.tokenIdFields : {}),
+      ...this.dialect.labelFields,
     };
   }
 

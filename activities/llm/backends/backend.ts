@@ -20,6 +20,8 @@ export interface Dialect {
   readonly neutralSampling: Readonly<Record<string, unknown>>;
   /** Fields that ask for the completion's and the prompt's token ids. */
   readonly tokenIdFields: Readonly<Record<string, unknown>>;
+  /** Fields that ask the server to say which weights answered (read back by `answeredBy`). */
+  readonly labelFields: Readonly<Record<string, unknown>>;
   completionTokenIds(choice: Record<string, unknown>): unknown;
   promptTokenIds(body: Record<string, unknown>, choice: Record<string, unknown> | undefined): unknown;
   /** The label of the weights that answered, where the server reports one (undefined: it does not). */

@@ -13,6 +13,7 @@ export const vllmDialect: Dialect = {
   // top_k 0 is vLLM's "no top-k"; the embedded server refuses any value it does not implement.
   neutralSampling: { top_k: 0, min_p: 0, repetition_penalty: 1, presence_penalty: 0, frequency_penalty: 0 },
   tokenIdFields: { return_token_ids: true },
+  labelFields: {},
   completionTokenIds: (choice) => choice.token_ids,
   promptTokenIds: (body) => body.prompt_token_ids,
   answeredBy: (body) => (typeof body.system_fingerprint === 'string' ? body.system_fingerprint : undefined),

@@ -25,6 +25,7 @@ export const sglangDialect: Dialect = {
   // SGLang's "no top-k" is -1 (0 is refused).
   neutralSampling: { top_k: -1, min_p: 0, repetition_penalty: 1, presence_penalty: 0, frequency_penalty: 0 },
   tokenIdFields: { return_token_ids: true, return_prompt_token_ids: true },
+  labelFields: {},
   completionTokenIds: (choice) => choice.response_token_ids,
   promptTokenIds: (body, choice) => choice?.prompt_token_ids ?? body.prompt_token_ids,
   answeredBy: (body) => {

@@ -29,6 +29,8 @@ const engineDead = /EngineDeadError|EngineCore|engine (core|loop).*(died|dead)/i
 export const vllm: ServingBackend = {
   kind: 'vllm',
   ...vllmDialect,
+  // Without it vLLM leaves the spans out of its answers.
+  labelFields: { return_weight_versions: true },
   answeredBy: (_body, choice) => {
     const spans = choice?.weight_versions;
     const last = Array.isArray(spans) ? (spans.at(-1) as { version?: unknown } | undefined) : undefined;
