@@ -16,6 +16,7 @@ describe('run config', () => {
     assert.equal(config.algorithm.updateN, 1);
     assert.deepEqual([config.trainer.clipLow, config.trainer.clipHigh, config.trainer.klCoef], [0.2, 0.28, 0.001]);
     assert.equal(config.trainer.learningRate, 1e-6);
+    assert.equal(config.trainer.dtype, 'auto');
     assert.equal(config.models.code.sampling.maxTokens, 4096);
   });
 
@@ -33,6 +34,7 @@ describe('run config', () => {
     ['an unknown field (a typo must not be ignored)', (c) => (c.algorithm = { nCodes: 4 }), /algorithm/],
     ['a missing iteration count', (c) => delete c.iterations, /iterations/],
     ['a server kind publishing cannot speak to', (c) => (c.models.code.server = 'tgi'), /models\.code\.server/],
+    ['a trainer dtype the trainer does not compute in', (c) => (c.trainer = { dtype: 'float16' }), /trainer\.dtype/],
     ['a serving host that cannot name a task queue', (c) => (c.models.test.replicas = [{ baseUrl: 'http://h:1/v1', host: 'a b' }]), /models\.test\.replicas\.0\.host/],
   ];
   for (const [what, mutate, field] of bad) {

@@ -80,10 +80,11 @@ export interface QwenCheckpoints {
   launch: string;
   /** Full weights as the trainer writes them: the weights, AdamW moments beside them, probe, metrics. */
   trained: string;
-  /** A file:// store holding a LoRA adapter of rank 16 and one of rank 64, as updatePolicy stores them. */
+  /** A file:// store holding LoRA adapters of iterations 1 (rank 16), 2 (rank 64) and 3 (rank 8), as updatePolicy stores them. */
   storeUri: string;
   adapter: string;
   wideAdapter: string;
+  nextAdapter: string;
   /** An untrained iteration's checkpoint: an alias of `launch`. */
   alias: string;
 }
@@ -116,10 +117,11 @@ export async function qwenCheckpoints(): Promise<QwenCheckpoints> {
   const storeUri = `file://${storeRoot}`;
   await storeAdapter(storeRoot, 1, 16, launch);
   await storeAdapter(storeRoot, 2, 64, launch);
+  await storeAdapter(storeRoot, 3, 8, launch);
   const aliasPrefix = join(storeRoot, 'runs', 'conf', 'checkpoints', 'test', 'iter-0');
   await mkdir(aliasPrefix, { recursive: true });
   await writeFile(join(aliasPrefix, 'manifest.json'), JSON.stringify(manifest('test', 0, 'alias', [], launch, { alias: launch })));
-  return { launch, trained, storeUri, adapter: `${storeUri}/runs/conf/checkpoints/code/iter-1`, wideAdapter: `${storeUri}/runs/conf/checkpoints/code/iter-2`, alias: `${storeUri}/runs/conf/checkpoints/test/iter-0` };
+  return { launch, trained, storeUri, adapter: `${storeUri}/runs/conf/checkpoints/code/iter-1`, wideAdapter: `${storeUri}/runs/conf/checkpoints/code/iter-2`, nextAdapter: `${storeUri}/runs/conf/checkpoints/code/iter-3`, alias: `${storeUri}/runs/conf/checkpoints/test/iter-0` };
 }
 
 async function linkedCopy(from: string, to: string): Promise<string> {

@@ -105,6 +105,11 @@ describe('vLLM 0.34 (its own server code on a stub engine)', () => {
     assert.equal(load?.error, null);
     await client(server, 'vllm', served.model).complete(request);
     assert.equal(chats(await server.log()).at(-1)!.lora, 'code-conf-it1');
+    // The next iteration's adapter replaces it: loaded, and the earlier one unloaded through vLLM's route.
+    const next = await publish(server, 'vllm', ckpt.launch, ckpt.nextAdapter);
+    const listed = ((await (await fetch(`${server.baseUrl}/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id);
+    assert.deepEqual(listed.sort(), ['code-conf-it3', 'qwen']);
+    assert.equal(next.model, 'code-conf-it3');
   });
 
   it("fails at once with vLLM's message when it refuses an adapter (a rank above --max-lora-rank)", async () => {
@@ -165,6 +170,11 @@ describe('SGLang 0.5.23 (its own server code on a stub scheduler)', () => {
     assert.equal(served.model, 'code-conf-it1');
     await client(server, 'sglang', served.model).complete(request);
     assert.equal(chats(await server.log()).at(-1)!.lora, 'code-conf-it1');
+    await publish(server, 'sglang', ckpt.launch, ckpt.nextAdapter);
+    const listed = ((await (await fetch(`${server.baseUrl}/models`)).json()) as { data: { id: string; parent?: string }[] }).data;
+    // The base card's name is the last disk reload's path (SGLang renames the served model then): the
+    // reason adapters are named in lora_path rather than as `<served>:<adapter>`.
+    assert.deepEqual(listed.filter((m) => m.parent).map((m) => m.id), ['code-conf-it3']);
     await server.reset();
     const bare = await post(server, '/v1/chat/completions', { model: 'code-conf-it1', messages: request.messages, max_tokens: 4 });
     assert.equal(bare.status, 200, 'SGLang answers it, from the base');

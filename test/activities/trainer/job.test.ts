@@ -50,9 +50,10 @@ describe('building the trainer job from rollouts and scores', () => {
   });
 
   it('passes the trainer section on without the launcher-only settings', () => {
-    const h = hyperparameters(trainerConfig({ command: ['x'], parallelRoles: true }));
+    const h = hyperparameters(trainerConfig({ command: ['x'], parallelRoles: true, dtype: 'float32' }));
     assert.equal('command' in h, false);
     assert.equal('parallelRoles' in h, false);
     assert.equal(h.clipHigh, 0.28);
+    assert.equal(h.dtype, 'float32');
   });
 });
