@@ -36,6 +36,9 @@ const venvPython = join(repoRoot, '.venv/bin/python');
 /** The built-in trainer: python/trainer.py in the project's virtual environment. */
 export const builtinTrainerCommand = [venvPython, join(repoRoot, 'python/trainer.py')];
 
+/** Prints, as JSON, this machine's CPU as the built-in trainer's dtype rule sees it and what `auto` picks (python/dtypes.py). */
+export const dtypeRuleCommand = [venvPython, join(repoRoot, 'python/dtypes.py')];
+
 /**
  * The built-in trainer on `devices` processes (`trainer.devices`): beyond one, under torchrun as
  * `python -m torch.distributed.run` runs it, through python/torchrun.py, which keeps the trainer's

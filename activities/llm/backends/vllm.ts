@@ -52,7 +52,8 @@ export const vllm: ServingBackend = {
 
   async publishAdapter(api, adapter) {
     const name = adapterName(adapter.checkpoint);
-    const load = (body: unknown) => api.post('/v1/load_lora_adapter', body).catch((err: unknown) => rethrowRefusal(err, api, body));
+    const load = (body: { lora_name: string; lora_path: string }) =>
+      api.post('/v1/load_lora_adapter', body).catch((err: unknown) => rethrowRefusal(err, `${api.root} refused LoRA adapter ${body.lora_name} (${body.lora_path})`));
     await loadAdapter(api, { load: '/v1/load_lora_adapter', unload: '/v1/unload_lora_adapter' }, name, adapter.dir, load);
     return { weights: name, label: undefined };
   },
@@ -71,7 +72,7 @@ async function reload(api: ServerApi, weights: FullWeights, version: string): Pr
             'upgrade vLLM to a release whose reload_weights accepts weights_path, train LoRA adapters instead (trainer.lora), or restart vllm serve on each checkpoint',
         );
       }
-      throw err;
+      rethrowRefusal(err, `${api.root} could not load ${weights.dir} (it may now hold partly reloaded weights: restart it on the role's checkpoint once the cause is fixed)`);
     });
     await api.post('/reset_prefix_cache');
     labelled = await optional(api.post('/update_weight_version', { new_version: version }));
@@ -103,25 +104,24 @@ async function weightInfo(api: ServerApi): Promise<string | undefined> {
 }
 
 /**
- * vLLM answers 500 `InternalServerError` when its engine refuses an adapter (a rank above
- * `--max-lora-rank`, a module it cannot apply LoRA to, unreadable files): no retry changes that,
- * so it fails the stage with vLLM's message instead of retrying without end.
+ * vLLM answers 500 with its error body when its engine refuses what it was given: an adapter (a
+ * rank above `--max-lora-rank`, a module it cannot apply LoRA to, unreadable files) or weights
+ * (`collective_rpc` reload_weights: a tensor the model has no parameter for, a shape mismatch).
+ * No retry changes that, so the stage fails with vLLM's message instead of retrying without end;
+ * a dead engine is the exception, and stays retryable.
  */
-function rethrowRefusal(err: unknown, api: ServerApi, body: unknown): never {
+function rethrowRefusal(err: unknown, what: string): never {
   if (err instanceof ModelServerError && err.status === 500 && err.body !== undefined) {
     const message = errorMessage(err.body);
-    if (message !== undefined && !engineDead.test(message)) {
-      const { lora_name: name, lora_path: path } = body as { lora_name: string; lora_path: string };
-      throw new ModelConfigError(`${api.root} refused LoRA adapter ${name} (${path}): ${message}`, 500, { cause: err });
-    }
+    if (message !== undefined && !engineDead.test(message)) throw new ModelConfigError(`${what}: ${message}`, 500, { cause: err });
   }
   throw err;
 }
 
 function errorMessage(body: string): string | undefined {
   try {
-    const parsed = JSON.parse(body) as { error?: { message?: unknown; type?: unknown } };
-    return parsed.error?.type === 'InternalServerError' && typeof parsed.error.message === 'string' ? parsed.error.message : undefined;
+    const parsed = JSON.parse(body) as { error?: { message?: unknown } };
+    return typeof parsed.error?.message === 'string' ? parsed.error.message : undefined;
   } catch {
     return undefined;
   }

@@ -1,6 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { backendFor } from '../../../activities/llm/backends/index.js';
+import { vllm } from '../../../activities/llm/backends/vllm.js';
+import { serverApi } from '../../../activities/llm/server-api.js';
 import { ChatClient } from '../../../activities/llm/chat-client.js';
 import { ensureServed } from '../../../activities/llm/served-checkpoint.js';
 import type { Served } from '../../../activities/llm/served-checkpoint.js';
@@ -69,12 +71,17 @@ describe('vLLM 0.34 (its own server code on a stub engine)', () => {
     assert.equal(answer.label, served.label);
   });
 
-  it('refuses the checkpoint directory as the trainer leaves it: the optimizer state is not weights', async () => {
+  it('refuses the checkpoint directory as the trainer leaves it (the optimizer state is not weights), which fails the publish at once with its message', async () => {
     await server.reset();
     const { status } = await post(server, '/collective_rpc', { method: 'reload_weights', kwargs: { weights_path: ckpt.trained } });
     assert.equal(status, 500);
     const [reload] = (await server.log()).filter((e) => e.route === 'collective_rpc');
     assert.match(String(reload?.error ?? reload?.unexpected), /exp_avg/);
+    // What publishing makes of such a refusal: no retry can fix it.
+    await assert.rejects(
+      inActivity((dir: string) => vllm.publishFull(serverApi(server.baseUrl), { model: 'qwen', checkpoint: dir, dir, initial: false }), ckpt.trained),
+      (err: Error) => err.name === 'ModelConfigError' && /could not load .*no module or parameter named 'exp_avg/.test(err.message),
+    );
   });
 
   it("builds exactly the trainer's sampling parameters from our request although Qwen's generation_config.json says otherwise", async () => {
