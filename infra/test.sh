@@ -21,4 +21,4 @@ npx tsc --noEmit
 echo "== TypeScript tests" >&2
 npm test
 echo "== Python tests" >&2
-.venv/bin/python -m pytest python/tests -q
+.venv/bin/python -m pytest python/tests -q --timeout=1200
