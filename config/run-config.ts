@@ -140,6 +140,14 @@ export const trainerSchema = z.strictObject({
   /** Train a LoRA adapter per role on the frozen base; absent = full-parameter training (the paper's). */
   lora: loraSchema.optional(),
   /**
+   * dtype the built-in trainer computes in (python/dtypes.py, the model server's `--dtype` rule):
+   * `auto` is bfloat16 on CUDA and on CPUs with bf16 instructions (AVX-512 BF16, AMX), float32
+   * elsewhere, where bf16 is only emulated: on an AVX2-only CPU a LoRA update with a bf16 base ran
+   * 22 times slower than with float32 (README, "Policy update"). A LoRA base is held in it; full
+   * weights keep fp32 master weights and autocast to it on CUDA only.
+   */
+  dtype: z.enum(['auto', 'bfloat16', 'float32']).default('auto'),
+  /**
    * Attempts of one policy update before the iteration fails. Bounded, unlike the other stages:
    * every attempt that fails after training costs a whole training run on the GPUs.
    */

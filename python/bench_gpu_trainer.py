@@ -2,7 +2,7 @@
 The built-in trainer on a GPU: tokens/s, model FLOPs utilisation and peak memory of one policy update
 of Qwen2.5-Coder-0.5B-Instruct (bf16 compute, fp32 master weights), full weights and LoRA.
 
-    python python/bench_gpu_trainer.py [--model DIR] [--modes full,lora,full-packed] [--devices N]
+    python python/bench_gpu_trainer.py [--model DIR] [--modes full,lora,full-packed] [--devices N] [--dtype auto]
         [--rollouts 128] [--prompt-tokens 512] [--response-tokens 512] [--micro-batch 8] [--peak-tflops 989]
 
 Nothing is fetched: `--model` (default: the installed conversion under ~/.cache/code-a1/models) when
@@ -10,7 +10,8 @@ it holds weights, else the same architecture (`--shape`) with random weights wri
 directory, since the cost of a step does not depend on the weights' values. Token ids are random.
 Each mode is one run of python/trainer.py (under python/torchrun.py with --devices > 1) on its own
 job: full weights with a separate reference (as every iteration after a run's first), LoRA rank 16
-on all seven projections of a bf16 base; `-packed` modes add packed rows and a token budget.
+on all seven projections of the base; `-packed` modes add packed rows and a token budget. `--dtype`
+is the trainer's `dtype` (python/dtypes.py: auto is bf16 on CUDA); each mode reports the dtypes used.
 
 Model FLOPs utilisation is 6 * N * tokens / seconds / (devices * peak), N the weights a token is
 multiplied by (all but the input embedding; a tied output layer counts once), over the training
@@ -85,7 +86,7 @@ def model_flops_params(model_dir: Path) -> int:
 
 def run_mode(mode: str, model: Path, work: Path, args, rollouts: list[dict]) -> dict:
     lora = mode.startswith("lora")
-    config = {"learningRate": 1e-5 if lora else 1e-6, "warmupSteps": 0, "microBatchSize": args.micro_batch}
+    config = {"learningRate": 1e-5 if lora else 1e-6, "warmupSteps": 0, "microBatchSize": args.micro_batch, "dtype": args.dtype}
     if lora:
         config["lora"] = LORA
     if mode.endswith("-packed"):
@@ -126,6 +127,8 @@ def summary(mode: str, m: dict, n: int, peak_flops: float, frozen_passes: int) -
         "load_seconds": round(m["load_seconds"], 2),
         "wall_seconds": round(m["wall_seconds"], 1),
         "trainable_parameters": m["trainable_parameters"],
+        "base_dtype": m["base_dtype"],
+        "compute_dtype": m["compute_dtype"],
         "cuda": m["cuda"],
     }
 
@@ -136,6 +139,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--shape", choices=sorted(SHAPES), default="qwen2.5-coder-0.5b", help="architecture of random weights when --model has none")
     p.add_argument("--modes", default="full,lora,full-packed")
     p.add_argument("--devices", type=int, default=1)
+    p.add_argument("--dtype", choices=["auto", "bfloat16", "float32"], default="auto", help="the trainer's dtype (python/dtypes.py)")
     p.add_argument("--rollouts", type=int, default=128)
     p.add_argument("--prompt-tokens", type=int, default=512)
     p.add_argument("--response-tokens", type=int, default=512)

@@ -119,10 +119,10 @@ and takes the next batch when this one is done. Rows of one batch may use differ
 (serving/adapters.py says how). A reload swaps the weights between batches, so a batch in flight
 finishes on the weights it started with.
 
-Layout: serving/engine.py loads base checkpoints (and picks the dtype), serving/adapters.py LoRA
-adapters, serving/attention.py the CPU attention of decode steps, serving/chat.py parses requests and
-writes responses, serving/decoding.py samples and decodes a batch (and computes log-probabilities),
-serving/scheduler.py batches and pauses, serving/routes.py is the HTTP side.
+Layout: serving/engine.py loads base checkpoints (in the dtype that dtypes.py picks for the trainer too),
+serving/adapters.py LoRA adapters, serving/attention.py the CPU attention of decode steps, serving/chat.py
+parses requests and writes responses, serving/decoding.py samples and decodes a batch (and computes
+log-probabilities), serving/scheduler.py batches and pauses, serving/routes.py is the HTTP side.
 """
 import argparse
 import logging

@@ -61,7 +61,7 @@ def greedy(model, tokenizer, device, autocast) -> dict:
 
 
 def document(current: dict, previous: dict | None, dtype: str) -> dict:
-    """probe.json: what the endpoint must reproduce (`current`), and what the weights before this
-    update gave (`previous`, absent when unknown)."""
+    """probe.json: what the endpoint must reproduce (`current`), what the weights before this update
+    gave (`previous`, absent when unknown), and the dtype the trainer computed both in."""
     return {"format": "code-a1-probe-v1", "messages": MESSAGES, "maxTokens": MAX_TOKENS, "dtype": dtype,
             "current": current, **({"previous": previous} if previous is not None else {})}

@@ -56,6 +56,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 import distributed  # noqa: E402
+import dtypes  # noqa: E402
 import probe  # noqa: E402
 
 OPTIMIZER_FORMAT = "code-a1-adamw-v1"
@@ -88,7 +89,10 @@ class TrainConfig:
     adam_eps: float = 1e-8
     threads: int = 0  # torch intra-op threads on CPU per rank; 0 = the host's cores shared out among its ranks
     lora: LoraSettings | None = None  # train a low-rank adapter on the frozen base instead of every weight; None = full-parameter (paper)
-    lora_base_dtype: str = "bfloat16"  # LoRA only: dtype of the frozen base (see load_lora_policy); the adapter stays fp32
+    # auto, bfloat16 or float32 (python/dtypes.py: auto is bf16 on CUDA and on CPUs that compute bf16 in hardware). LoRA: the
+    # frozen base is held in it (the adapter stays fp32). Full weights: fp32 master weights; on CUDA the forward autocasts to
+    # it. Job files may still call it loraBaseDtype.
+    dtype: str = "auto"
     # Efficiency options; off by default, each gives the same update up to float rounding (tests).
     micro_batch_tokens: int = 0  # > 0: a micro-batch holds as many sequences as fit this many tokens (padded, or packed with `pack`) instead of micro_batch_size
     pack: bool = False  # a micro-batch is one row of concatenated sequences (positions restart per sequence, attention stays within each): no padding
@@ -101,9 +105,14 @@ def camel_to_snake(name: str) -> str:
     return re.sub(r"([A-Z])", r"_\1", name).lower()
 
 
-def snake_keys(raw: dict, cls, what: str) -> dict:
+def snake_keys(raw: dict, cls, what: str, aliases: dict[str, str] | None = None) -> dict:
     known = {f.name for f in fields(cls)}
     values = {camel_to_snake(k): v for k, v in raw.items()}
+    for old, new in (aliases or {}).items():
+        if old in values:
+            value = values.pop(old)
+            if values.setdefault(new, value) != value:
+                raise ValueError(f"{what} keys {old} ({value!r}) and {new} ({values[new]!r}) disagree")
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown {what} keys: {', '.join(unknown)}")
@@ -111,14 +120,14 @@ def snake_keys(raw: dict, cls, what: str) -> dict:
 
 
 def parse_config(raw: dict) -> TrainConfig:
-    values = snake_keys(raw, TrainConfig, "trainer config")
+    values = snake_keys(raw, TrainConfig, "trainer config", aliases={"lora_base_dtype": "dtype"})  # its name in older job files
     if values.get("lora") is not None:
         values["lora"] = LoraSettings(**snake_keys(values["lora"], LoraSettings, "trainer config lora"))
     cfg = TrainConfig(**values)
     assert 0 < cfg.clip_low < 1 and cfg.clip_high > 0, "clip range must keep 1 inside (1 - low, 1 + high)"
     assert cfg.micro_batch_size >= 1 and cfg.ppo_epochs >= 1 and cfg.warmup_steps >= 0 and cfg.decay_steps >= 0
     assert cfg.mini_batch_size % cfg.micro_batch_size == 0, "mini_batch_size must be a multiple of micro_batch_size"
-    assert cfg.lora_base_dtype in ("bfloat16", "float32"), f"lora_base_dtype {cfg.lora_base_dtype!r} is not bfloat16 or float32"
+    assert cfg.dtype in ("auto", "bfloat16", "float32"), f"dtype {cfg.dtype!r} is not auto, bfloat16 or float32"
     assert cfg.micro_batch_tokens >= 0, "micro_batch_tokens must be >= 0"
     if cfg.lora:
         lora = cfg.lora
@@ -326,15 +335,16 @@ def load_model(path: str, device, **options):
     return model.to(device)
 
 
-def load_lora_policy(job: dict, lora: LoraSettings, base_dtype: str, device, **options):
+def load_lora_policy(job: dict, lora: LoraSettings, base_dtype: torch.dtype, device, **options):
     """The frozen base with a trainable adapter: job["adapter"] continued, or a fresh one.
     Only the adapter's parameters need fp32 master weights; the base is never updated, so it is held
-    in `base_dtype` (bf16 halves its memory and, on a CPU with AVX-512 BF16, speeds it up: see
-    docs/trainer-contract.md for the measurement). peft keeps the adapter in fp32 and casts its
+    in `base_dtype`: bf16 halves its memory and, on a CPU with AVX-512 BF16, doubles its speed, but
+    a CPU without bf16 instructions emulates it several times slower than fp32 (docs/trainer-contract.md
+    has both measurements; python/dtypes.py picks). peft keeps the adapter in fp32 and casts its
     input, so the update itself is computed and applied in fp32."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    base = AutoModelForCausalLM.from_pretrained(job["policy"], dtype=getattr(torch, base_dtype), **options).to(device)
+    base = AutoModelForCausalLM.from_pretrained(job["policy"], dtype=base_dtype, **options).to(device)
     linear = {name.rsplit(".", 1)[-1] for name, m in base.named_modules() if isinstance(m, torch.nn.Linear)}
     unknown = sorted(set(lora.target_modules) - linear)
     if unknown:
@@ -418,20 +428,37 @@ def watch_stdin() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Precision:
+    """What config `dtype` means for this job. Weights: a LoRA base is held in the chosen dtype; trained
+    full weights stay fp32 (see load_model). Compute: full weights reach bf16 only through CUDA's
+    autocast, which the trainer does not use on CPU, so on CPU they compute in fp32 whatever is chosen."""
+    weights: torch.dtype
+    compute: torch.dtype
+    bf16_autocast: bool
+
+
+def resolve_precision(cfg: TrainConfig, device: torch.device) -> Precision:
+    chosen = dtypes.resolve(cfg.dtype, device)
+    bf16_autocast = device.type == "cuda" and chosen == torch.bfloat16
+    weights = chosen if cfg.lora else torch.float32
+    return Precision(weights, torch.bfloat16 if bf16_autocast else weights, bf16_autocast)
+
+
 def model_options(cfg: TrainConfig) -> dict:
     return {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
 
 
-def load_policy(job: dict, cfg: TrainConfig, world: distributed.World):
+def load_policy(job: dict, cfg: TrainConfig, world: distributed.World, precision: Precision):
     """The policy as this mode holds it (for log-prob passes, the probe and saving), and the module
     the training passes call: the same, except with LoRA under DDP (the wrapper that reduces the
     adapter's gradients)."""
     if cfg.lora:
         on_cpu_until_sharded = world.sharded and cfg.lora_fsdp
-        policy = load_lora_policy(job, cfg.lora, cfg.lora_base_dtype, torch.device("cpu") if on_cpu_until_sharded else world.device,
+        policy = load_lora_policy(job, cfg.lora, precision.weights, torch.device("cpu") if on_cpu_until_sharded else world.device,
                                   **model_options(cfg))
     elif world.sharded:
-        policy = distributed.load_sharded(job["policy"], world, mixed_bf16=world.device.type == "cuda", trainable=True,
+        policy = distributed.load_sharded(job["policy"], world, mixed_bf16=precision.bf16_autocast, trainable=True,
                                           checkpointing=cfg.gradient_checkpointing, **model_options(cfg))
         return policy, policy
     else:
@@ -485,8 +512,11 @@ def main(argv: list[str]) -> dict:
     if device.type == "cpu":  # ranks on one host share its cores
         torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // world.local_size))
 
+    precision = resolve_precision(cfg, device)
+    log(f"dtype {cfg.dtype}: weights {dtypes.name_of(precision.weights)}, compute {dtypes.name_of(precision.compute)} on {device.type}")
+
     def autocast():
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision.bf16_autocast)
 
     out = Path(job["output"])
     out.mkdir(parents=True, exist_ok=True)
@@ -515,7 +545,7 @@ def main(argv: list[str]) -> dict:
     #    policy needs memory for training.
     t0 = time.time()
     same_reference = Path(reference_dir).resolve() == Path(policy_dir).resolve()
-    policy, trained = load_policy(job, cfg, world)
+    policy, trained = load_policy(job, cfg, world, precision)
     load_seconds = time.time() - t0  # not part of the update's speed: left out of logprob_seconds
     frozen = lambda model, phase: frozen_logprobs(model, micro, device, autocast, phase, cfg.pack, rows)  # noqa: E731
     old_logp = frozen(policy, "old_logprobs")
@@ -528,7 +558,7 @@ def main(argv: list[str]) -> dict:
         ref_logp = old_logp
     else:
         t_load = time.time()
-        reference = (distributed.load_sharded(reference_dir, world, mixed_bf16=device.type == "cuda", trainable=False, checkpointing=False,
+        reference = (distributed.load_sharded(reference_dir, world, mixed_bf16=precision.bf16_autocast, trainable=False, checkpointing=False,
                                               **model_options(cfg))
                      if world.sharded else load_model(reference_dir, device, **model_options(cfg)))
         load_seconds += time.time() - t_load
@@ -601,7 +631,7 @@ def main(argv: list[str]) -> dict:
     save_checkpoint(out, policy, optimizer, tokenizer, step, cfg, world)
     probe_after = probe.greedy(policy, tokenizer, device, autocast)
     if world.main:
-        probe_doc = probe.document(probe_after, probe_before, cfg.lora_base_dtype if cfg.lora else "float32")
+        probe_doc = probe.document(probe_after, probe_before, dtypes.name_of(precision.compute))
         (out / "probe.json").write_text(json.dumps(probe_doc, indent=2))
     all_tokens = sum(len(p) + len(r) for p, r, _ in rows)
     n = max(totals["tokens"], 1)
@@ -632,7 +662,8 @@ def main(argv: list[str]) -> dict:
         "world_size": world.size,  # ranks that trained (torchrun processes, one device each)
         "lora_rank": cfg.lora.rank if cfg.lora else 0,
         "trainable_parameters": sum(p.numel() for p in params),  # a sharded parameter's numel is the whole tensor's
-        "base_dtype": cfg.lora_base_dtype if cfg.lora else "float32",  # of the frozen weights (LoRA) or the trained ones
+        "base_dtype": dtypes.name_of(precision.weights),  # of the frozen weights (LoRA) or the trained ones
+        "compute_dtype": dtypes.name_of(precision.compute),  # of the forward and backward passes (CUDA: bf16 autocast)
         "seconds": time.time() - started,
     }
     world.barrier()  # every rank finished: only now may metrics.json vouch for the checkpoint

@@ -14,7 +14,7 @@ class ServerConfig:
     max_n: int = 128  # largest n per request
     max_top_logprobs: int = 20  # OpenAI's limit for top_logprobs (vLLM's default --max-logprobs is 20 too)
     max_loras: int = 4  # LoRA adapters loaded at once (vLLM's --max-loras, same default)
-    dtype: str = "auto"  # auto: bfloat16 on CUDA and on CPUs with bf16 instructions, else float32
+    dtype: str = "auto"  # auto: bfloat16 on CUDA and on CPUs that torch runs bf16 instructions on, else float32 (dtypes.py)
     threads: int = 0  # torch intra-op threads; 0 = all cores (HTTP threads mostly sleep)
     max_body_bytes: int = 16 << 20
     faults: tuple[str, ...] = ()  # for tests only: misbehaviours of real servers to emulate (FAULTS)

@@ -1,4 +1,4 @@
-"""Base checkpoints: choosing the dtype, loading a checkpoint directory and checking it is usable."""
+"""Base checkpoints: loading a checkpoint directory in the dtype python/dtypes.py picks, and checking it is usable."""
 import logging
 import secrets
 import threading
@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import dtypes
 
 from . import attention
 from .adapters import AdapterSet
@@ -45,32 +47,6 @@ class Engine:
         return self.model.dtype
 
 
-def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX on x86, the BF16
-    extension on Arm). Without it oneDNN emulates bf16 and float32 is faster. Measured on an AMD EPYC
-    with avx512_bf16, Qwen2.5-Coder-0.5B: bf16 decodes about twice as fast as float32 (README)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:  # not Linux: no cheap way to tell, keep the safe choice
-            return False
-    flags = set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            flags.update(value.split())
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"}) and torch.backends.mkldnn.is_available()
-
-
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" or cpu_has_fast_bf16() else torch.float32
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if name not in dtypes:
-        raise ValueError(f"unknown dtype {name!r}; use auto, {', '.join(dtypes)}")
-    return dtypes[name]
-
-
 @torch.inference_mode()
 def logits_are_finite(model: torch.nn.Module, token_id: int, device: torch.device) -> bool:
     """One forward pass over one token: catches weights that load but are garbage (NaN/inf after a
@@ -89,7 +65,7 @@ def load_engine(path: str, version: int, dtype_name: str, max_loras: int, fallba
     if not (ckpt / "config.json").is_file():
         raise ValueError(f"{path} is not a checkpoint directory (no config.json)")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = resolve_dtype(dtype_name, device)
+    dtype = dtypes.resolve(dtype_name, device)
     # On CPU, decode steps take the grouped attention (serving/attention.py); CUDA's sdpa kernels are fine.
     attn = {"attn_implementation": attention.NAME} if device.type == "cpu" else {}
     model, info = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, output_loading_info=True, **attn)

@@ -16,4 +16,5 @@ def test_the_benchmark_reports_speed_utilisation_and_memory_of_each_mode(tmp_pat
         assert r["tokens"] == 3 * 16 and r["world_size"] == 1 and r["cuda"] == 0
         assert r["train_tokens_per_s"] > 0 and 0 < r["train_mfu"] and 0 < r["update_mfu"] and r["peak_memory_gib"] > 0
     assert results[1]["trainable_parameters"] < results[0]["trainable_parameters"], "LoRA trains the adapter alone"
+    assert results[0]["base_dtype"] == "float32", "full weights keep fp32 master weights"
     assert list(tmp_path.iterdir()) == [], "the scratch model and checkpoints are removed"

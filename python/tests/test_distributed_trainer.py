@@ -47,7 +47,7 @@ CASES = {
     "full": ({"microBatchSize": 1, "miniBatchSize": 2, "gradClip": 0.05, "klCoef": 0.1}, ROLLOUTS[:3], None),
     "resumed": ({"microBatchSize": 2, "warmupSteps": 5, "klCoef": 0.1}, ROLLOUTS, "full"),
     "lora-one": ({"lora": LORA}, ROLLOUTS[:1], None),  # fewer rollouts than ranks
-    "lora": ({"lora": LORA, "loraBaseDtype": "float32", "microBatchSize": 2, "warmupSteps": 5}, ROLLOUTS[:3], "lora-one"),
+    "lora": ({"lora": LORA, "dtype": "float32", "microBatchSize": 2, "warmupSteps": 5}, ROLLOUTS[:3], "lora-one"),
     # bf16 base and fp32 adapter in one FSDP2 unit; micro-batches of one rollout, as in one process.
     "lora-fsdp": ({"lora": LORA, "loraFsdp": True, "microBatchSize": 1, "miniBatchSize": 2, "warmupSteps": 5}, ROLLOUTS[:3], "lora-one"),
     "efficient": ({**EFFICIENT, "klCoef": 0.1}, ROLLOUTS, None),

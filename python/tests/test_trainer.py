@@ -2,6 +2,7 @@
 model built here (no downloads). `build_tiny_model` is also used by the TypeScript launcher tests."""
 import json
 import math
+import re
 from contextlib import nullcontext
 import os
 import subprocess
@@ -16,6 +17,7 @@ sys.path.insert(0, str(PYTHON_DIR))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
+import dtypes  # noqa: E402
 import trainer  # noqa: E402
 from trainer import TrainConfig, batch_tensors, grpo_token_losses, lr_at  # noqa: E402
 
@@ -286,9 +288,62 @@ def test_a_lora_step_raises_positive_and_lowers_negative_advantage_responses(tin
     assert {p.name for p in out.iterdir()} == {"adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors",
                                                "trainer.json", "probe.json", "metrics.json"}
     assert json.loads((out / "adapter_config.json").read_text())["r"] == 4
-    assert metrics["lora_rank"] == 4 and metrics["base_dtype"] == "bfloat16"
+    assert metrics["lora_rank"] == 4
     # q_proj 32 -> 32, v_proj 32 -> 16, up_proj 32 -> 64, down_proj 64 -> 32; two layers, r * (in + out) each.
     assert metrics["trainable_parameters"] == 2 * 4 * ((32 + 32) + (32 + 16) + (32 + 64) + (64 + 32))
+
+
+@pytest.fixture
+def cpu_without_bf16(monkeypatch):
+    """The dtype rule as on the AVX2-only VM, on any CPU: oneDNN capped below bf16 instructions."""
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    if torch.cuda.is_available():
+        pytest.skip("the trainer trains on the GPU, where auto is bfloat16")
+
+
+def lora_base_dtype(monkeypatch) -> list[torch.dtype]:
+    """The dtype of the base the trainer loads for each run, as it loads it."""
+    seen = []
+    load = trainer.load_lora_policy
+
+    def spy(*args, **kwargs):
+        model = load(*args, **kwargs)
+        seen.append(model.get_base_model().get_input_embeddings().weight.dtype)
+        return model
+
+    monkeypatch.setattr(trainer, "load_lora_policy", spy)
+    return seen
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({}, torch.float32),  # dtype auto by default: bf16 would only be emulated
+    ({"dtype": "auto"}, torch.float32),
+    ({"dtype": "bfloat16"}, torch.bfloat16),
+    ({"loraBaseDtype": "bfloat16"}, torch.bfloat16),  # job files written before `dtype`
+    ({"dtype": "float32", "loraBaseDtype": "float32"}, torch.float32),
+])
+def test_on_a_cpu_without_bf16_the_lora_base_is_float32_unless_bfloat16_is_asked(tiny, tmp_path, monkeypatch, cpu_without_bf16, config, expected):
+    seen = lora_base_dtype(monkeypatch)
+    out, metrics = run_lora(tmp_path, tiny, [rollout(GOOD, 1.0), rollout(BAD, -1.0)], **config)
+    name = dtypes.name_of(expected)
+    assert seen == [expected]
+    assert metrics["base_dtype"] == metrics["compute_dtype"] == name
+    assert json.loads((out / "probe.json").read_text())["dtype"] == name
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on CUDA full weights autocast to bf16")
+def test_full_weights_keep_float32_master_weights_and_compute_in_float32_on_cpu(tiny, tmp_path):
+    _, metrics = run_job(tmp_path, tiny, [rollout(GOOD, 1.0)], dtype="bfloat16")
+    assert metrics["base_dtype"] == metrics["compute_dtype"] == "float32"
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"dtype": "float16"}, "dtype 'float16' is not auto, bfloat16 or float32"),
+    ({"dtype": "float32", "loraBaseDtype": "bfloat16"}, "lora_base_dtype ('bfloat16') and dtype ('float32') disagree"),
+])
+def test_a_dtype_the_trainer_does_not_take_is_rejected(config, message):
+    with pytest.raises((AssertionError, ValueError), match=re.escape(message)):
+        trainer.parse_config(config)
 
 
 def test_a_fresh_adapter_starts_exactly_at_the_base_so_the_first_kl_is_zero(tiny, tmp_path):
