@@ -95,6 +95,7 @@ class TrainConfig:
     dtype: str = "auto"
     # Efficiency options; off by default, each gives the same update up to float rounding (tests).
     micro_batch_tokens: int = 0  # > 0: a micro-batch holds as many sequences as fit this many tokens (padded, or packed with `pack`) instead of micro_batch_size
+    recompute_old_logprobs: bool = False  # run the old log-prob pass even where it equals the training pass (step 2); tests compare the two
     pack: bool = False  # a micro-batch is one row of concatenated sequences (positions restart per sequence, attention stays within each): no padding
     gradient_checkpointing: bool = False  # recompute each decoder layer's activations in the backward pass: less memory, about a third more compute
     attn_implementation: str = ""  # transformers' attention kernel ("sdpa", "eager", "flash_attention_2" if installed: variable-length with `pack`); "" = its default
@@ -445,6 +446,13 @@ def resolve_precision(cfg: TrainConfig, device: torch.device) -> Precision:
     return Precision(weights, torch.bfloat16 if bf16_autocast else weights, bf16_autocast)
 
 
+def has_dropout(model) -> bool:
+    """Whether a training pass is random: its log-probs then differ from a frozen (eval) pass's."""
+    config = getattr(model, "config", None)
+    return (any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in model.modules())
+            or float(getattr(config, "attention_dropout", 0.0) or 0.0) > 0)
+
+
 def model_options(cfg: TrainConfig) -> dict:
     return {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
 
@@ -542,13 +550,18 @@ def main(argv: list[str]) -> dict:
 
     # 2. Old log-probs from the policy the rollouts were sampled from (with LoRA: base + the adapter
     #    before this update), then the reference's; a separate reference model is freed before the
-    #    policy needs memory for training.
+    #    policy needs memory for training. With one epoch of one optimizer step and no dropout, every
+    #    micro-batch's training pass runs the very weights the old log-probs would come from, so they
+    #    are that pass's own log-probs, detached (ratio 1, the same loss and gradient): their pass is
+    #    skipped, unless the reference is the policy itself and its pass is needed anyway.
     t0 = time.time()
     same_reference = Path(reference_dir).resolve() == Path(policy_dir).resolve()
     policy, trained = load_policy(job, cfg, world, precision)
     load_seconds = time.time() - t0  # not part of the update's speed: left out of logprob_seconds
     frozen = lambda model, phase: frozen_logprobs(model, micro, device, autocast, phase, cfg.pack, rows)  # noqa: E731
-    old_logp = frozen(policy, "old_logprobs")
+    on_policy = (cfg.ppo_epochs == 1 and len(minis) == 1 and not has_dropout(policy) and not cfg.recompute_old_logprobs
+                 and (cfg.lora is not None or not same_reference))
+    old_logp = None if on_policy else frozen(policy, "old_logprobs")
     probe_before = probe.greedy(policy, tokenizer, device, autocast)  # on every rank: FSDP2 gathers weights in each forward
     emit("phase", name="old_logprobs", seconds=round(time.time() - t0, 3))
     if cfg.lora:  # the reference is the base: the same weights with the adapter switched off
@@ -595,7 +608,8 @@ def main(argv: list[str]) -> dict:
                     ids, attention, positions, mask, adv = model_batch(micro[m] or stand_in(rows), device, cfg.pack)
                     logp = token_logprobs(trained, ids, attention, autocast, positions)
                     if micro[m]:
-                        loss_t, pg, kl, ratio, clipped = grpo_token_losses(logp, old_logp[m], ref_logp[m], adv, cfg)
+                        old = logp.detach() if old_logp is None else old_logp[m]
+                        loss_t, pg, kl, ratio, clipped = grpo_token_losses(logp, old, ref_logp[m], adv, cfg)
                         loss = (loss_t * mask).sum() / n_tokens
                     else:
                         loss = logp.sum() * 0.0
@@ -655,6 +669,7 @@ def main(argv: list[str]) -> dict:
         "tokens_per_s": all_tokens * cfg.ppo_epochs / (logprob_seconds + train_seconds),
         "train_tokens_per_s": all_tokens * cfg.ppo_epochs / train_seconds,
         "logprob_seconds": logprob_seconds,  # frozen log-prob passes and the probe, without loading the models
+        "old_logprob_pass": 0 if on_policy else 1,  # 0: the old log-probs were the training pass's own (step 2)
         "load_seconds": load_seconds,
         "train_seconds": train_seconds,
         "peak_memory_bytes": world.max(peak),  # CUDA: max allocated; CPU: max resident set; of the rank that used most

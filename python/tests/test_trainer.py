@@ -392,3 +392,31 @@ def test_an_unusable_lora_job_exits_with_status_65(tiny, tmp_path, change, messa
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 65 and message in run.stderr, run.stderr
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_skipping_the_old_logprob_pass_of_a_single_step_update_leaves_the_update_unchanged(tiny, tmp_path, lora):
+    """One epoch of one optimizer step: the old log-probs are the training pass's own, so their pass is
+    skipped; the same job with the pass forced must give the same loss, KL and weights."""
+    rollouts = [rollout(GOOD, 1.0), rollout(BAD, -1.0), rollout(GOOD[:3], 0.5)]
+    if lora:
+        run = lambda name, **c: run_lora(tmp_path, tiny, rollouts, name=name, **c)  # noqa: E731
+        weight_file = "adapter_model.safetensors"
+    else:
+        reference = build_tiny_model(tmp_path / "reference", seed=1)  # another reference: its pass cannot stand in
+        run = lambda name, **c: run_job(tmp_path, tiny, rollouts, reference=reference, name=name, klCoef=0.1, **c)  # noqa: E731
+        weight_file = "model.safetensors"
+    skipped, m_skip = run("skipped")
+    forced, m_forced = run("forced", recomputeOldLogprobs=True)
+    assert (m_skip["old_logprob_pass"], m_forced["old_logprob_pass"]) == (0, 1)
+    for key in ("loss", "pg_loss", "kl", "grad_norm"):
+        assert m_skip[key] == pytest.approx(m_forced[key], rel=1e-5, abs=1e-7), key
+    a, b = weights(skipped, weight_file), weights(forced, weight_file)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_several_optimizer_steps_keep_the_old_logprob_pass(tiny, tmp_path):
+    rollouts = [rollout(GOOD, 1.0), rollout(BAD, -1.0)]
+    _, metrics = run_job(tmp_path, tiny, rollouts, reference=build_tiny_model(tmp_path / "reference", seed=1),
+                         miniBatchSize=1, microBatchSize=1)
+    assert metrics["old_logprob_pass"] == 1
