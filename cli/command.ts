@@ -2,6 +2,8 @@
 export interface Command {
   summary: string;
   run(argv: string[]): Promise<number>;
+  /** The usage `--help` prints for these arguments, where a subcommand has its own (default: the summary). */
+  help?(argv: string[]): Promise<string>;
 }
 
 /** Bad command-line usage: printed without a stack trace, exit code 2. */

@@ -25,7 +25,7 @@ function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const [name, ...given] = argv;
   if (!name || name === '--help' || name === '-h') {
     console.log(usage());
     return name ? 0 : 2;
@@ -36,13 +36,36 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const command = (await load()).default;
+  const verbose = given.includes('--verbose');
+  const rest = given.filter((a) => a !== '--verbose');
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`usage: code-a1 ${name}: ${command.help ? await command.help(rest) : command.summary}`);
+    return 0;
+  }
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`code-a1 ${name}: ${err.message}`);
+    if (err instanceof UsageError || isParseArgsError(err)) {
+      console.error(`code-a1 ${name}: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')} (code-a1 ${name} --help shows the usage)`);
       return 2;
     }
-    throw err;
+    // Storage, credentials, connections, configs: one line that says what failed; the trace is for bug reports.
+    console.error(`code-a1 ${name}: ${describeFailure(err)}`);
+    console.error(verbose ? ((err as Error)?.stack ?? String(err)) : `(--verbose shows the stack trace)`);
+    return 1;
   }
+}
+
+/** node:util parseArgs's errors (unknown option, missing or ambiguous value, stray argument) are usage errors. */
+function isParseArgsError(err: unknown): boolean {
+  return err instanceof TypeError && /^ERR_PARSE_ARGS_/.test((err as { code?: string }).code ?? '');
+}
+
+function describeFailure(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  if (err.name === 'CredentialsProviderError') {
+    return 'no S3 credentials in this environment: for the local stack run eval "$(npx code-a1 stack env)"; elsewhere set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY';
+  }
+  const cause = err.cause instanceof Error ? ` (${err.cause.message})` : '';
+  return `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}${cause}`;
 }

@@ -19,5 +19,9 @@ const bench: Command = {
     if (!load) throw new UsageError(`expected a benchmark: ${Object.keys(benchmarks).join(', ')}`);
     return (await load()).default.run(rest);
   },
+  async help([name]) {
+    const load = name ? benchmarks[name] : undefined;
+    return load ? (await load()).default.summary : bench.summary;
+  },
 };
 export default bench;

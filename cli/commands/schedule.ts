@@ -16,17 +16,24 @@ import { nightlySchedule } from '../../infra/schedules.js';
 const schedule: Command = {
   summary: 'schedule create --cron "0 2 * * *" --config FILE [--iterations N] | list | pause ID | unpause ID | delete ID',
   async run([verb, ...argv]) {
+    if (!['create', 'list', 'pause', 'unpause', 'delete'].includes(verb ?? '')) throw new UsageError('expected create, list, pause, unpause or delete');
+    // The arguments and the config are checked before anything connects: a typo costs no round trip.
+    const create =
+      verb === 'create'
+        ? parseArgs({ args: argv, options: { cron: { type: 'string' }, config: { type: 'string' }, iterations: { type: 'string' } } }).values
+        : undefined;
+    const more = Number(create?.iterations ?? 1);
+    if (create && (!create.cron || !create.config)) throw new UsageError('create needs --cron "<expression>" and --config FILE');
+    if (!Number.isInteger(more) || more < 1) throw new UsageError('--iterations must be a positive integer');
+    const file = create?.config ? await readConfigFile(create.config, parseRunConfig) : undefined;
     const env = parseWorkerEnv(process.env);
     const connection = await connectTemporal(env.temporal);
     const client = new Client({ connection, namespace: env.namespace });
     try {
       switch (verb) {
         case 'create': {
-          const { values } = parseArgs({ args: argv, options: { cron: { type: 'string' }, config: { type: 'string' }, iterations: { type: 'string' } } });
-          if (!values.cron || !values.config) throw new UsageError('create needs --cron "<expression>" and --config FILE');
-          const more = Number(values.iterations ?? 1);
-          if (!Number.isInteger(more) || more < 1) throw new UsageError('--iterations must be a positive integer');
-          const { raw, config } = await readConfigFile(values.config, parseRunConfig);
+          const values = create as { cron: string; config: string };
+          const { raw, config } = file!;
           const handle = await client.schedule.create(nightlySchedule({ raw, runId: config.runId, cron: values.cron, moreIterations: more }));
           console.log(`schedule ${handle.scheduleId}: ${values.cron}, ${more} more iteration(s) of run ${config.runId} per firing`);
           return 0;
