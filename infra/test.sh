@@ -7,8 +7,7 @@ cd "$(dirname "$0")/.."
 infra/setup.sh
 # Publishing and generation are tested against vLLM's and SGLang's released code (pinned in
 # python/requirements-vllm.txt and -sglang.txt), each in its own environment beside .venv.
-infra/install-vllm-conformance.sh
-infra/install-sglang-conformance.sh
+infra/install-conformance.sh vllm sglang
 infra/install-browser.sh   # Chromium, for the test that opens the run report in a browser
 npx code-a1 stack up
 

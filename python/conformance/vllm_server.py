@@ -1,6 +1,6 @@
 """A vLLM 0.34.0 OpenAI-compatible server without a GPU, for testing clients against vLLM's own code.
 
-Run it with the environment built by infra/install-vllm-conformance.sh:
+Run it with the environment built by infra/install-conformance.sh vllm:
 
   .venv-vllm/bin/python python/conformance/vllm_server.py --model DIR --served-model-name NAME \
       [--port 0] [--generation-config auto|vllm] [--enable-lora --max-lora-rank R] [--dev-mode]

@@ -31,7 +31,7 @@ export async function startConformanceServer(
 ): Promise<ConformanceServer> {
   const python = join(repoRoot, `.venv-${server}`, 'bin', 'python');
   await stat(python).catch(() => {
-    throw new Error(`${python} is missing: infra/install-${server}-conformance.sh installs ${server}'s released code (make test runs it)`);
+    throw new Error(`${python} is missing: infra/install-conformance.sh ${server} installs ${server}'s released code (make test runs it)`);
   });
   // Starting builds the model on CPU through the server's own loader: minutes on a loaded machine.
   const child = await startProcess(python, [join(repoRoot, 'python', 'conformance', `${server}_server.py`), ...args], /ready http:\/\/\S+\n/, env, 600_000);
