@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { link, mkdir, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /**
  * A directory holding only what an inference server loads from a checkpoint.
@@ -42,7 +42,8 @@ async function indexedWeights(dir: string): Promise<Set<string> | undefined> {
 export async function servingDir(dir: string, workDir: string): Promise<string> {
   const { keep, dropped } = await servableFiles(dir);
   if (dropped.length === 0) return dir;
-  const target = join(workDir, 'serving', createHash('sha256').update(dir).digest('hex').slice(0, 16));
+  // Named after the checkpoint folder too, so a server's logs and listings still say which attempt it serves.
+  const target = join(workDir, 'serving', `${createHash('sha256').update(dir).digest('hex').slice(0, 16)}-${basename(dir)}`);
   if (await isDir(target)) return target;
   const partial = `${target}.partial-${randomUUID().slice(0, 8)}`;
   await mkdir(partial, { recursive: true });
