@@ -90,18 +90,19 @@ export async function ensureServed(deps: ServingDeps, model: ModelEndpoint, chec
   const initial = base.checkpoint === model.checkpoint;
   const weights: FullWeights = { model: model.model, checkpoint: base.checkpoint, dir: await servable(base.dir), initial };
 
+  const adapterDir = policy.adapterOf ? await servable(policy.dir) : undefined;
   let published: Published;
-  if (policy.adapterOf) {
+  if (adapterDir !== undefined) {
     // vLLM and SGLang serve the base they were started with (docs/trainer-contract.md); only the
     // embedded server can be asked to load another one.
-    published = await backend.publishAdapter(api, { model: model.model, checkpoint: policy.checkpoint, dir: await servable(policy.dir), base: weights });
+    published = await backend.publishAdapter(api, { model: model.model, checkpoint: policy.checkpoint, dir: adapterDir, base: weights });
   } else {
     // The resolved checkpoint decides: an iteration that trained nothing is an alias of its base,
     // which for the first iterations of a run is the initial model the server was started on.
     published = await backend.publishFull(api, { ...weights, ...(probe ? { probe } : {}) });
   }
   const served: Served = {
-    path: policy.adapterOf ? await servable(policy.dir) : weights.dir,
+    path: adapterDir ?? weights.dir,
     model: published.weights,
     base: model.model,
     endpoint: baseUrl,
