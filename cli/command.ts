@@ -10,3 +10,14 @@ export interface Command {
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/** A command that ends in a state the user must act on (a blocked run): its message, no stack trace, its own exit code. */
+export class ExitError extends Error {
+  override name = 'ExitError';
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}

@@ -9,6 +9,8 @@ import { keys, taskQueues } from '../workflows/contract.js';
 import type { IterationRecord, TrainingInput, TrainingProgress } from '../workflows/contract.js';
 import { getJson, openStore } from '../activities/storage/index.js';
 import { progressLine, summaryTable } from './progress.js';
+import { ExitError } from './command.js';
+import { describeProgress } from './run-workflow.js';
 import { defaultReportPath, readRolloutSamples, writeReport } from './report/index.js';
 
 /**
@@ -28,7 +30,8 @@ export async function startOrAttach(client: Client, runId: string, input: Traini
 
 /**
  * Follows a run to its end: a progress line (redrawn in place on a terminal), then a table of
- * the iteration metrics, the HTML report (`code-a1 report`) and where the artifacts are.
+ * the iteration metrics, the HTML report (`code-a1 report`) and where the artifacts are. A run
+ * that blocks ends the command with exit status 3, the cause and the command that retries it.
  */
 export async function followRun(client: Client, handle: WorkflowHandle<typeof codeA1Training>, config: RunConfig, env: WorkerEnv): Promise<void> {
   const tty = Boolean(process.stdout.isTTY);
@@ -48,6 +51,11 @@ export async function followRun(client: Client, handle: WorkflowHandle<typeof co
         .getHandle(iterationWorkflowId(config.runId, progress.currentIteration))
         .query(iterationProgressQuery)
         .catch(() => undefined);
+    }
+    if (progress?.blocked) {
+      // The run waits, durably, for a retry: following it further would only hang the terminal.
+      if (tty) process.stdout.write('\n');
+      throw new ExitError(`${describeProgress(progress)}\nthen follow it again: npx code-a1 resume ${config.runId}`, 3);
     }
     if (progress) {
       const line = progressLine(progress, iteration, tty);

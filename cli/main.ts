@@ -1,5 +1,5 @@
 import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import { ExitError, UsageError } from './command.js';
 
 // Each command lives in its own module and is loaded only when invoked, so `code-a1 schema`
 // does not pay for the Temporal worker or the S3 client.
@@ -9,13 +9,16 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   eval: () => import('./commands/eval.js'),
   'eval-solutions': () => import('./commands/eval-solutions.js'),
   exec: () => import('./commands/exec.js'),
+  pause: () => import('./commands/pause.js'),
   report: () => import('./commands/report.js'),
   resume: () => import('./commands/resume.js'),
+  retry: () => import('./commands/retry.js'),
   run: () => import('./commands/run.js'),
   schedule: () => import('./commands/schedule.js'),
   schema: () => import('./commands/schema.js'),
   score: () => import('./commands/score.js'),
   stack: () => import('./commands/stack.js'),
+  stop: () => import('./commands/stop.js'),
   tensorboard: () => import('./commands/tensorboard.js'),
   worker: () => import('./commands/worker.js'),
 };
@@ -45,6 +48,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
+    if (err instanceof ExitError) {
+      console.error(`code-a1 ${name}: ${err.message}`);
+      return err.exitCode;
+    }
     if (err instanceof UsageError || isParseArgsError(err)) {
       console.error(`code-a1 ${name}: ${(err as Error).message.replace(/\s*\n\s*/g, ' ')} (code-a1 ${name} --help shows the usage)`);
       return 2;

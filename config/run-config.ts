@@ -167,6 +167,26 @@ export const timeoutsSchema = z.strictObject({
   heartbeatSeconds: z.number().positive().default(120),
 });
 
+/**
+ * How many times each stage is attempted before the run is blocked (README, "When a run is
+ * blocked"): a blocked run waits, visible, for `code-a1 retry <runId>` instead of failing or
+ * retrying for ever. Retries back off from `initialIntervalSeconds`, doubling up to
+ * `maximumIntervalSeconds`; the defaults ride out a restart of S3 or of a model server (about
+ * 20 minutes of retrying for bookkeeping, a few minutes for the others). The policy update's
+ * budget is `trainer.maxAttempts`.
+ */
+const attempts = z.number().int().positive().max(1000);
+export const retriesSchema = z.strictObject({
+  /** Small reads and writes of object storage next to the workflows (sample, score, Mistake Book, records). */
+  bookkeeping: attempts.default(12),
+  generate: attempts.default(8),
+  execute: attempts.default(8),
+  /** Loading new weights into a model server. */
+  publish: attempts.default(8),
+  initialIntervalSeconds: z.number().positive().default(1),
+  maximumIntervalSeconds: z.number().positive().default(300),
+});
+
 export const datasetSchema = z.strictObject({
   /** `builtin`, a local path, a file:// URI or an s3:// URI of a parquet or JSONL file. */
   uri: z.string().min(1).default('builtin'),
@@ -200,6 +220,7 @@ export const runConfigSchema = z.strictObject({
   sandbox: sandboxSchema.default(sandboxSchema.parse({})),
   trainer: trainerSchema.default(trainerSchema.parse({})),
   timeouts: timeoutsSchema.default(timeoutsSchema.parse({})),
+  retries: retriesSchema.default(retriesSchema.parse({})),
   evaluation: trainingEvaluationSchema.default(trainingEvaluationSchema.parse({})),
   /** Iterations the run should have completed when it ends. */
   iterations: z.number().int().positive().max(1_000_000),

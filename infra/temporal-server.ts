@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import type { ServiceSpec } from './process.js';
 import { ensureService, stopService } from './process.js';
 
@@ -33,9 +34,7 @@ function spec(binary: string, opts: TemporalServerOptions): ServiceSpec {
       '--port', String(opts.port),
       '--ui-port', String(opts.uiPort),
       ...opts.namespaces.flatMap((n) => ['--namespace', n]),
-      // Search attributes that make runs findable in the UI and CLI.
-      '--search-attribute', 'CodeA1RunId=Keyword',
-      '--search-attribute', 'CodeA1Iteration=Int',
+      ...Object.entries(searchAttributes).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
       '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
       '--log-level', 'warn',
     ],
@@ -45,11 +44,42 @@ function spec(binary: string, opts: TemporalServerOptions): ServiceSpec {
   };
 }
 
-/** Starts the dev server (or finds it running) and returns once its namespace answers. */
-export function startTemporal(binary: string, opts: TemporalServerOptions): Promise<number> {
+/**
+ * Search attributes that make runs findable in the UI and CLI (workflows/search-attributes.ts).
+ * A workflow that upserts one the namespace lacks has its workflow tasks rejected until it
+ * exists, so they are registered at every start, also on a server started by an older version.
+ */
+const searchAttributes = { CodeA1RunId: 'Keyword', CodeA1Iteration: 'Int', CodeA1Stage: 'Keyword', CodeA1Blocked: 'Bool' } as const;
+
+/** Starts the dev server (or finds it running) and returns once its namespace answers and has the search attributes. */
+export async function startTemporal(binary: string, opts: TemporalServerOptions): Promise<number> {
   const address = temporalAddress(opts);
   const namespace = opts.namespaces[0] ?? 'default';
-  return ensureService(spec(binary, opts), opts.port, () => namespaceAnswers(address, namespace), 60_000);
+  const pid = await ensureService(spec(binary, opts), opts.port, () => namespaceAnswers(address, namespace), 60_000);
+  await ensureSearchAttributes(address, opts.namespaces);
+  return pid;
+}
+
+// A CommonJS package: its namespaces come through the default export under ESM.
+const indexedType = proto.temporal.api.enums.v1.IndexedValueType;
+const typeOf = { Keyword: indexedType.INDEXED_VALUE_TYPE_KEYWORD, Int: indexedType.INDEXED_VALUE_TYPE_INT, Bool: indexedType.INDEXED_VALUE_TYPE_BOOL };
+
+/** Adds the project's search attributes each namespace lacks (the operator API; idempotent). */
+export async function ensureSearchAttributes(address: string, namespaces: string[]): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    for (const namespace of namespaces) {
+      const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+      const missing = Object.entries(searchAttributes).filter(([name]) => !(name in (customAttributes ?? {})));
+      if (missing.length === 0) continue;
+      await connection.operatorService.addSearchAttributes({
+        namespace,
+        searchAttributes: Object.fromEntries(missing.map(([name, type]) => [name, typeOf[type]])),
+      });
+    }
+  } finally {
+    await connection.close();
+  }
 }
 
 async function namespaceAnswers(address: string, namespace: string): Promise<boolean> {

@@ -213,15 +213,60 @@ export interface TrainingInput {
   target?: number;
 }
 
+/** The nightly schedule's workflow: N more iterations of run `config.runId`, added to its one training workflow. */
+export interface NightlyInput {
+  config: unknown;
+  moreIterations: number;
+}
+
+export interface AddIterationsInput {
+  runId: string;
+  /** Raw run config: starts the training workflow when none is running. */
+  config: unknown;
+  moreIterations: number;
+}
+
 export interface TrainingProgress {
   runId: string;
   targetIterations: number;
   completedIterations: number;
   /** The iteration running now; query its workflow (`<runId>/iter-<n>`) for the stage. */
   currentIteration: number | null;
+  /** The stage the current iteration is in; absent in runs recorded before iterations reported it. */
+  stage?: Stage | null;
+  /** Set while a stage waits for `code-a1 retry`; absent in runs recorded before blocking existed. */
+  blocked?: BlockedStage | null;
   paused: boolean;
   stopping: boolean;
   last: IterationRecord | null;
+}
+
+/**
+ * A stage whose retry budget ran out, or that failed with an error no retry can fix: the
+ * iteration holds there, its finished stages kept, until `code-a1 retry <runId>` (an Update)
+ * runs the stage again. Shown by the progress query, `report`, the search attributes
+ * CodeA1Blocked/CodeA1Stage and the `code_a1_run_blocked` gauge.
+ */
+export interface BlockedStage {
+  iteration: number;
+  stage: Stage;
+  /** The activity that failed, e.g. `executeShard` inside stage `execute`. */
+  activity: string;
+  /** Attempts made: the budget when it ran out; null when the count is not known (a non-retryable error, a timeout). */
+  attempts: number | null;
+  /** Why retrying stopped: `budget` (attempts used up), `non-retryable` (the error says no retry can fix it), `timeout`, or `failed`. */
+  reason: 'budget' | 'non-retryable' | 'timeout' | 'failed';
+  errorType: string;
+  error: string;
+  /** ISO 8601, workflow time. */
+  since: string;
+}
+
+/** What an iteration tells its run at every stage change (workflows/run-control.ts). */
+export interface StageReport {
+  iteration: number;
+  stage: Stage;
+  blocked: BlockedStage | null;
 }
 
 /** Activities by task queue. Workflows import these types only; implementations live in activities/. */
@@ -232,6 +277,12 @@ export interface OrchestrationActivities {
   updateMistakeBook(input: UpdateMistakeBookInput): Promise<StageResult>;
   mergeExecution(input: MergeExecutionInput): Promise<StageResult>;
   recordIteration(input: RecordIterationInput): Promise<IterationRecord>;
+}
+
+/** On the orchestration queue, beside the workflows: it needs a Temporal client, not storage. */
+export interface RunControlActivities {
+  /** Update-with-Start of the run's training workflow: adds iterations to it, starting it when none runs. */
+  addIterations(input: AddIterationsInput): Promise<TrainingProgress>;
 }
 
 export interface LlmActivities {
@@ -247,4 +298,21 @@ export interface SandboxActivities {
 
 export interface GpuActivities {
   updatePolicy(input: UpdatePolicyInput): Promise<PolicyCheckpoint>;
+}
+
+/** What the gpu worker's machine offers the trainer, as its Python sees it (`code-a1 preflight`). */
+export interface DeviceReport {
+  host: string;
+  cpuCount: number;
+  torch?: string;
+  /** CUDA_VISIBLE_DEVICES in the worker's environment, where set. */
+  visibleDevices?: string;
+  cuda: { index: number; name: string; freeBytes: number; totalBytes: number }[];
+  /** Why the devices could not be listed (no Python, no torch). */
+  error?: string;
+}
+
+/** The checks `code-a1 preflight` runs on a worker's own machine; registered beside the stage activities. */
+export interface PreflightActivities {
+  describeDevices(): Promise<DeviceReport>;
 }

@@ -82,8 +82,12 @@ export interface EvaluationSandboxActivities {
   runMutationTests(input: RunMutationTestsInput): Promise<TestGenerationReport>;
 }
 
-/** As the training stages: infrastructure failures retry until they heal, bad input fails at once. */
-const retry: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes', nonRetryableErrorTypes };
+/**
+ * Infrastructure failures retry with backoff (about four minutes of retrying), then the evaluation
+ * fails with the cause; bad input fails at once. Started again with the same ID (`code-a1 eval`
+ * again, or `code-a1 retry` for one inside a training run) it resumes from what it stored.
+ */
+const retry: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 8, nonRetryableErrorTypes };
 
 function stage(taskQueue: string, minutes: number, heartbeatSeconds: number): ActivityOptions {
   return { taskQueue, startToCloseTimeout: `${minutes} minutes`, heartbeatTimeout: `${heartbeatSeconds} seconds`, retry };

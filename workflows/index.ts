@@ -2,3 +2,4 @@
 export { codeA1Training } from './training.js';
 export { codeA1Iteration } from './iteration.js';
 export { codeA1Evaluate } from './evaluate.js';
+export { codeA1Nightly } from './nightly.js';

@@ -1,7 +1,23 @@
-import { ActivityFailure, ApplicationFailure, defineQuery, executeChild, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineUpdate,
+  executeChild,
+  getExternalWorkflowHandle,
+  log,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { RunConfig } from '../config/run-config.js';
 import { replicasOf } from '../config/run-config.js';
 import type {
+  BlockedStage,
   GpuActivities,
   IterationInput,
   IterationRecord,
@@ -13,7 +29,10 @@ import type {
   StageResult,
 } from './contract.js';
 import { publishTaskQueue, taskQueues } from './contract.js';
-import { quick, stageOptions } from './activity-options.js';
+import { attemptBudget, stageOptions } from './activity-options.js';
+import { blockedLine, blocksStage, describeBlocked } from './blocked.js';
+import { retryStageSignal, stageReportSignal } from './run-control.js';
+import { blockedAttribute, stageAttribute } from './search-attributes.js';
 import { codeA1Evaluate } from './evaluate.js';
 import type { EvaluationReport } from './evaluate.js';
 
@@ -21,9 +40,13 @@ export interface IterationProgress {
   iteration: number;
   stage: Stage;
   completedStages: Stage[];
+  /** Absent in iterations recorded before blocking existed. */
+  blocked?: BlockedStage | null;
 }
 
 export const iterationProgressQuery = defineQuery<IterationProgress>('progress');
+/** Runs the blocked stage again: for an iteration started on its own; a run's iterations are retried through the run. */
+export const iterationRetryUpdate = defineUpdate<IterationProgress>('retry');
 
 /**
  * One Code-A1 iteration (docs/code-a1.md, steps 1-9). Every stage reads its inputs from object
@@ -33,8 +56,8 @@ export const iterationProgressQuery = defineQuery<IterationProgress>('progress')
  */
 export async function codeA1Iteration({ config, iteration, previous }: IterationInput): Promise<IterationRecord> {
   const ref = { runId: config.runId, iteration, storageUri: config.storageUri };
-  const options = stageOptions(config.timeouts, config.trainer);
-  const bookkeeping = proxyActivities<OrchestrationActivities>(quick);
+  const options = stageOptions(config);
+  const bookkeeping = proxyActivities<OrchestrationActivities>(options.bookkeeping);
   const orchestration = proxyActivities<OrchestrationActivities>(options.orchestration);
   const llm = proxyActivities<LlmActivities>(options.generate);
   const publisher = proxyActivities<LlmActivities>(options.publish);
@@ -50,7 +73,7 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
    * single local server schedules exactly what iterations recorded before replicas did.
    */
   const publishAll = (role: 'code' | 'test', checkpoint: string) =>
-    Promise.all(
+    settleAll(
       replicasOf(config.models[role]).map((replica, index) =>
         publisherOn(replica.host).publishPolicy({ ...ref, role, model: config.models[role], checkpoint, ...(index > 0 ? { replica: index } : {}) }),
       ),
@@ -74,16 +97,78 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
   const sandbox = proxyActivities<SandboxActivities>(options.execute);
   const gpu = proxyActivities<GpuActivities>(options.train);
 
-  const progress: IterationProgress = { iteration, stage: 'sampleBatch', completedStages: [] };
+  const progress: IterationProgress = { iteration, stage: 'sampleBatch', completedStages: [], blocked: null };
   setHandler(iterationProgressQuery, () => progress);
   const results: Partial<Record<Stage, StageResult>> = {};
   const durations: Partial<Record<Stage, number>> = {};
 
+  // Iterations recorded before stages were reported and blocked replay as they ran: a failed stage
+  // failed the iteration.
+  const reportsStages = patched('stage-reports');
+  const budgetOf = attemptBudget(config);
+  const parent = workflowInfo().parent;
+  let retryRequested = false;
+  setHandler(retryStageSignal, () => void (retryRequested = true));
+  setHandler(
+    iterationRetryUpdate,
+    () => {
+      retryRequested = true;
+      return progress;
+    },
+    { validator: () => assertBlocked(progress.blocked ?? null, iterationWorkflowId(config.runId, iteration)) },
+  );
+
+  /** Tells the run (or, for an iteration started on its own, the search attributes) where this iteration stands. */
+  async function report(): Promise<void> {
+    if (!reportsStages) return;
+    const blocked = progress.blocked ?? null;
+    if (!parent) {
+      upsertSearchAttributes([
+        { key: stageAttribute, value: progress.stage },
+        { key: blockedAttribute, value: blocked !== null },
+      ]);
+      return;
+    }
+    // Best effort: the run queries nothing back, and a run that is gone has terminated this iteration.
+    await getExternalWorkflowHandle(parent.workflowId)
+      .signal(stageReportSignal, { iteration, stage: progress.stage, blocked })
+      .catch((err) => log.warn('the run did not take the stage report', { error: String(err) }));
+  }
+
+  /**
+   * Runs a stage; when its activities fail for good (budget used up, or an error no retry can
+   * fix) the iteration blocks there, keeping what finished, until `code-a1 retry` runs it again.
+   * Returns the milliseconds spent blocked, so stage durations measure work, not waiting.
+   */
+  async function attempt<T>(name: Stage, run: () => Promise<T>): Promise<{ out: T; blockedMs: number }> {
+    let blockedMs = 0;
+    for (;;) {
+      try {
+        return { out: await run(), blockedMs };
+      } catch (err) {
+        if (!reportsStages || !blocksStage(err)) throw err;
+        const since = Date.now();
+        progress.blocked = describeBlocked(iteration, name, err, budgetOf, new Date(since));
+        log.error('stage blocked: waiting for a retry', { ...progress.blocked });
+        setCurrentDetails(blockedLine(progress.blocked));
+        retryRequested = false;
+        await report();
+        await condition(() => retryRequested);
+        retryRequested = false;
+        progress.blocked = null;
+        setCurrentDetails('');
+        blockedMs += Date.now() - since;
+        await report();
+      }
+    }
+  }
+
   async function stage<T>(name: Stage, run: () => Promise<T>): Promise<T> {
     progress.stage = name;
+    await report();
     const started = Date.now();
-    const out = await run();
-    durations[name] = Date.now() - started;
+    const { out, blockedMs } = await attempt(name, run);
+    durations[name] = Date.now() - started - blockedMs;
     progress.completedStages.push(name);
     return out;
   }
@@ -108,7 +193,7 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
   // Published at the start rather than after training, so that an iteration resumed after a
   // model server restart still samples from the weights it expects.
   await stage('publishPolicy', () =>
-    Promise.all(
+    settleAll(
       (['code', 'test'] as const).map((role) => publishAll(role, base[role])),
     ),
   );
@@ -173,7 +258,7 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
       trainer: config.trainer,
     });
   const updated: PolicyCheckpoint[] = await stage('updatePolicy', async () =>
-    config.trainer.parallelRoles ? Promise.all([update('code'), update('test')]) : [await update('code'), await update('test')],
+    config.trainer.parallelRoles ? settleAll([update('code'), update('test')]) : [await update('code'), await update('test')],
   );
 
   // Evaluation every K iterations (off by default). Behind a patch: iterations recorded before it
@@ -198,18 +283,41 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
   );
 }
 
-/** `count` calls of `run`, at most `limit` in flight, results in index order (deterministic: plain promises). */
+/**
+ * `count` calls of `run`, at most `limit` in flight, results in index order (deterministic: plain
+ * promises). After a failure no new call starts, and the first error is thrown once the calls in
+ * flight have ended, so that a retry of the stage never runs beside its own first attempt.
+ */
 async function boundedAll<T>(count: number, limit: number, run: (index: number) => Promise<T>): Promise<T[]> {
   const results = new Array<T>(count);
   let next = 0;
+  let failed = false;
   const lane = async () => {
-    while (next < count) {
+    while (next < count && !failed) {
       const index = next++;
-      results[index] = await run(index);
+      try {
+        results[index] = await run(index);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, lane));
+  await settleAll(Array.from({ length: Math.min(limit, count) }, lane));
   return results;
+}
+
+/** Promise.all that waits for every promise to settle before throwing the first error (see boundedAll). */
+async function settleAll<T>(promises: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (rejected) throw rejected.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+/** An Update validator: retrying makes sense only while a stage is blocked. */
+export function assertBlocked(blocked: BlockedStage | null, what: string): void {
+  if (blocked === null) throw new Error(`${what} is not blocked: nothing to retry`);
 }
 
 export function iterationWorkflowId(runId: string, iteration: number): string {

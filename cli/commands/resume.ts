@@ -10,6 +10,7 @@ import { parseWorkerEnv } from '../../config/worker-env.js';
 import { connectTemporal } from '../temporal.js';
 import type { RunState, TrainingInput } from '../../workflows/contract.js';
 import { followRun, startOrAttach } from '../follow-run.js';
+import { addIterationsUpdate, progressQuery, resumeUpdate } from '../../workflows/run-control.js';
 
 /**
  * Continues a run whose training workflow ended before its target: terminated, failed, timed out
@@ -18,7 +19,7 @@ import { followRun, startOrAttach } from '../follow-run.js';
  * namespace's retention. A running run is attached to, never started twice.
  */
 const resume: Command = {
-  summary: 'resume <runId> [--config FILE] [--detach]: continue a terminated or failed run from its last completed iteration',
+  summary: 'resume <runId> [--config FILE] [--detach]: continue a paused, stopped, terminated or failed run from its last completed iteration',
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -41,6 +42,9 @@ const resume: Command = {
       }
       const config = parseRunConfig(input.config);
       const handle = await startOrAttach(client, runId, input);
+      // A paused run is running: resuming it is an Update, not a start.
+      const progress = await handle.query(progressQuery).catch(() => undefined);
+      if (progress?.paused) await handle.executeUpdate(resumeUpdate);
       console.log(`run ${runId}: workflow ${handle.workflowId} continues after its last completed iteration (namespace ${env.namespace})`);
       if (!values.detach) await followRun(client, handle, config, env);
       return 0;
@@ -76,12 +80,18 @@ export function trainingInputFrom(history: History): TrainingInput {
   const payload = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
   if (!payload) throw new Error('the run history does not start with a workflow input');
   const input = defaultPayloadConverter.fromPayload<TrainingInput>(payload);
+  // Iterations the nightly schedule (or anyone) added with the addIterations Update.
+  const added = events
+    .map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input)
+    .filter((u) => u?.name === addIterationsUpdate.name)
+    .reduce((sum, u) => sum + defaultPayloadConverter.fromPayload<number>(u!.args!.payloads![0]!), 0);
   if (input.target !== undefined || input.moreIterations === undefined) {
-    return { config: input.config, ...(input.target === undefined ? {} : { target: input.target }) };
+    if (added === 0) return { config: input.config, ...(input.target === undefined ? {} : { target: input.target }) };
+    return { config: input.config, target: (input.target ?? parseRunConfig(input.config).iterations) + added };
   }
   const loaded = events.find((e) => e.activityTaskCompletedEventAttributes)?.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
   // Ended before it knew where the run stood: nothing ran, so N more from now is the same target.
-  if (!loaded) return { config: input.config, moreIterations: input.moreIterations };
+  if (!loaded) return { config: input.config, moreIterations: input.moreIterations + added };
   const state = defaultPayloadConverter.fromPayload<RunState>(loaded);
-  return { config: input.config, target: state.completed + input.moreIterations };
+  return { config: input.config, target: state.completed + input.moreIterations + added };
 }

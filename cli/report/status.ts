@@ -1,5 +1,6 @@
 import type { ObjectStore } from '../../activities/storage/index.js';
-import type { IterationRecord } from '../../workflows/contract.js';
+import type { BlockedStage, IterationRecord } from '../../workflows/contract.js';
+import { blockedLine } from '../../workflows/blocked.js';
 import { keys } from '../../workflows/contract.js';
 
 /** Where a run stands, as far as its storage (and its config, when given) tells. */
@@ -10,9 +11,11 @@ export interface RunStatus {
   planned?: number;
   /** The iteration after the last record, when it has started: its batch is stored. */
   started?: number;
+  /** A stage waiting for `code-a1 retry`, as the run's workflow reports it (storage cannot tell). */
+  blocked?: BlockedStage & { runId: string };
 }
 
-export type RunState = 'running' | 'complete' | 'waiting' | 'unknown';
+export type RunState = 'running' | 'blocked' | 'complete' | 'waiting' | 'unknown';
 
 /**
  * Reads whether the iteration after the last record has begun. sampleBatch is an iteration's
@@ -27,9 +30,12 @@ export async function readRunStatus(store: ObjectStore, runId: string, records: 
 }
 
 /** One sentence for the top of the report, and the state it names. */
-export function describeStatus({ lastCompleted, planned, started }: RunStatus): { state: RunState; text: string } {
+export function describeStatus({ lastCompleted, planned, started, blocked }: RunStatus): { state: RunState; text: string } {
   const done = lastCompleted === null ? 0 : lastCompleted + 1;
   const of = planned === undefined ? `${done} iteration${done === 1 ? '' : 's'}` : `${done} of ${planned} planned iterations`;
+  if (blocked) {
+    return { state: 'blocked', text: `Blocked: ${of} complete; ${blockedLine(blocked)}. After fixing the cause: npx code-a1 retry ${blocked.runId}` };
+  }
   if (started !== undefined) {
     return {
       state: 'running',

@@ -31,6 +31,7 @@ figure.headline figcaption .title { font-size: 13px; font-weight: 600; }
 p.status { margin: 0 0 12px; padding: 6px 10px; border-radius: 4px; border: 1px solid #d8dce4; background: #f3f5f8; }
 p.status[data-state="running"] { border-color: #e3c463; background: #fdf6e0; }
 p.status[data-state="complete"] { border-color: #9cd3ae; background: #edf8f0; }
+p.status[data-state="blocked"] { border-color: #e08a8a; background: #fdecec; }
 .note, .unavailable { color: #5a6375; font-size: 12px; }
 details.iteration { margin: 8px 0; border: 1px solid #e3e6ec; border-radius: 4px; padding: 4px 8px; }
 details.iteration > summary { font-weight: 600; }

@@ -29,7 +29,19 @@ export async function readJournal(path: string): Promise<JournalEntry[]> {
  * Filtered by run, because a worker also serves whatever other workflows the server holds.
  */
 export function appliedCounts(entries: JournalEntry[], runId: string): Record<string, number> {
+  return countsOf(entries, runId, 'apply');
+}
+
+/**
+ * How many times the workflow called each stage of each iteration of `runId`. Unlike
+ * `appliedCounts`, a stage run again after it had completed shows here.
+ */
+export function callCounts(entries: JournalEntry[], runId: string): Record<string, number> {
+  return countsOf(entries, runId, 'call');
+}
+
+function countsOf(entries: JournalEntry[], runId: string, kind: JournalEntry['kind']): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const e of entries) if (e.kind === 'apply' && e.runId === runId) counts[`${e.iteration} ${e.stage}`] = (counts[`${e.iteration} ${e.stage}`] ?? 0) + 1;
+  for (const e of entries) if (e.kind === kind && e.runId === runId) counts[`${e.iteration} ${e.stage}`] = (counts[`${e.iteration} ${e.stage}`] ?? 0) + 1;
   return counts;
 }
