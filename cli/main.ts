@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<{ default: Command }>> = {
   'eval-solutions': () => import('./commands/eval-solutions.js'),
   exec: () => import('./commands/exec.js'),
   pause: () => import('./commands/pause.js'),
+  preflight: () => import('./commands/preflight.js'),
   report: () => import('./commands/report.js'),
   resume: () => import('./commands/resume.js'),
   retry: () => import('./commands/retry.js'),

@@ -57,6 +57,13 @@ export const modelEndpointSchema = z.strictObject({
   sampling: sampling.default({ temperature: 1.0, topP: 1.0, maxTokens: 4096 }),
   /** Requests in flight per stage against this endpoint. */
   concurrency: z.number().int().positive().max(1024).default(64),
+  /**
+   * A trained checkpoint without a valid `probe.json` (docs/trainer-contract.md, "The probe"):
+   * `require` fails its publish, since nothing then proves the server loaded it; `warn`, for a
+   * trainer that writes none, publishes it unverified with a warning, counted by the
+   * code_a1_unverified_publishes metric.
+   */
+  probe: z.enum(['require', 'warn']).default('require'),
 });
 
 export const algorithmSchema = z.strictObject({

@@ -10,4 +10,6 @@ config=${1:-configs/local.json}
 infra/setup.sh
 npx code-a1 stack up --with-models --with-workers
 eval "$(npx code-a1 stack env)"
-exec npx code-a1 run --config "$config"
+# The workers were started a moment ago: the pre-flight of `run` waits for them to poll (they bundle
+# the workflow code first) instead of reporting their queues as unserved.
+exec npx code-a1 run --config "$config" --wait-for-workers 180

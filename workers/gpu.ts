@@ -2,6 +2,7 @@ import type { Worker } from '@temporalio/worker';
 import type { WorkerEnv } from '../config/worker-env.js';
 import { taskQueues } from '../workflows/contract.js';
 import { createUpdatePolicyActivity } from '../activities/update-policy.js';
+import { createDescribeDevicesActivity } from '../activities/describe-devices.js';
 import { createWorker, storageDeps } from './connect.js';
 
 /**
@@ -14,6 +15,9 @@ export function createGpuWorker(env: WorkerEnv): Promise<Worker> {
   return createWorker(env, {
     taskQueue: taskQueues.gpu,
     maxConcurrentActivityTaskExecutions: env.maxActivities ?? 1,
-    activities: { ...createUpdatePolicyActivity({ ...storageDeps(env), workDir: env.workDir, modelsDir: env.modelsDir }) },
+    activities: {
+      ...createUpdatePolicyActivity({ ...storageDeps(env), workDir: env.workDir, modelsDir: env.modelsDir }),
+      ...createDescribeDevicesActivity(),
+    },
   });
 }

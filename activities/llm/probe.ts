@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ModelConfigError } from './errors.js';
+import { InvalidArtifactError } from '../artifact-errors.js';
 import type { Dialect } from './backends/backend.js';
 import type { ServerApi } from './server-api.js';
 
@@ -40,25 +41,54 @@ export const PROBE_FILE = 'probe.json';
  */
 export const PROBE_TOLERANCE = 0.1;
 
-/** The checkpoint's probe, or undefined when it has none (an initial model, an external trainer). */
-export async function readProbe(dir: string): Promise<ProbeRecord | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, PROBE_FILE), 'utf8');
-  } catch {
-    return undefined;
-  }
-  return parseProbe(text);
+/** The text of the checkpoint directory's probe.json, or undefined when it has none. */
+export async function readProbeText(dir: string): Promise<string | undefined> {
+  return readFile(join(dir, PROBE_FILE), 'utf8').catch(() => undefined);
 }
 
-/** A probe.json's record; a malformed one is a trainer bug: publishing must not stop on it, only stop trusting it. */
-export function parseProbe(text: string): ProbeRecord | undefined {
+/** A probe.json's record, or why it is not one. */
+export function parseProbe(text: string): ProbeRecord | { malformed: string } {
+  let json: unknown;
   try {
-    const parsed = probeRecordSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { malformed: `not JSON (${(err as Error).message})` };
+  }
+  const parsed = probeRecordSchema.safeParse(json);
+  return parsed.success ? parsed.data : { malformed: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+}
+
+/**
+ * The probe to check a publish of `checkpoint` against. A model a run starts from carries none and
+ * is trusted; a trained checkpoint must carry a valid one, since without it nothing proves that
+ * the server loaded the new weights: with `probe: "require"` (the default) its absence or a
+ * malformed file fails the publish (InvalidArtifactError, not retried: the file will not change);
+ * with `"warn"` the publish goes on unverified, loudly, and `onUnverified` counts it.
+ */
+export function probeFor(
+  checkpoint: string,
+  text: string | undefined,
+  trained: boolean,
+  mode: 'require' | 'warn' | undefined,
+  onUnverified: (why: string) => void,
+): ProbeRecord | undefined {
+  let problem: string;
+  if (text === undefined) {
+    if (!trained) return undefined;
+    problem = `has no ${PROBE_FILE}`;
+  } else {
+    const parsed = parseProbe(text);
+    if (!('malformed' in parsed)) return parsed;
+    problem = `has a malformed ${PROBE_FILE}: ${parsed.malformed}`;
+  }
+  if (mode === 'warn') {
+    onUnverified(`${checkpoint} ${problem}`);
     return undefined;
   }
+  throw new InvalidArtifactError(
+    `${checkpoint} ${problem}, so the served weights cannot be checked; the built-in trainer writes one into every checkpoint. ` +
+      `For a trainer that writes none, set the model's "probe": "warn" in the run config.`,
+  );
 }
 
 /** How far two greedy completions' log-probabilities are apart, compared up to their first different token (inclusive). */
@@ -98,15 +128,12 @@ export function servedSide(body: unknown, dialect: Pick<Dialect, 'completionToke
   return { tokens, logprobs, tokenIds };
 }
 
-/**
- * Asks the server for the probe's greedy completion from `weights` (on the base `base`) and
- * compares it with the record. Servers that return no token ids are compared by token text.
- */
-export async function runProbe(api: ServerApi, dialect: Dialect, weights: string, base: string, record: ProbeRecord): Promise<ProbeVerdict> {
-  const body = await api.post('/v1/chat/completions', {
+/** A greedy chat completion request that asks for every token's log-probability, in the server's dialect. */
+export function greedyWithLogprobs(dialect: Dialect, weights: string, base: string, messages: ProbeRecord['messages'], maxTokens: number): Record<string, unknown> {
+  return {
     ...dialect.select(weights, base),
-    messages: record.messages,
-    max_tokens: record.maxTokens,
+    messages,
+    max_tokens: maxTokens,
     temperature: 0,
     top_p: 1,
     ...dialect.neutralSampling,
@@ -114,7 +141,15 @@ export async function runProbe(api: ServerApi, dialect: Dialect, weights: string
     top_logprobs: 1,
     ...dialect.tokenIdFields,
     seed: 0,
-  });
+  };
+}
+
+/**
+ * Asks the server for the probe's greedy completion from `weights` (on the base `base`) and
+ * compares it with the record. Servers that return no token ids are compared by token text.
+ */
+export async function runProbe(api: ServerApi, dialect: Dialect, weights: string, base: string, record: ProbeRecord): Promise<ProbeVerdict> {
+  const body = await api.post('/v1/chat/completions', greedyWithLogprobs(dialect, weights, base, record.messages, record.maxTokens));
   const byText = (s: ProbeSide) => ({ ...s, tokenIds: s.tokens.map((t) => hashToken(t)) });
   let served = servedSide(body, dialect);
   let current = record.current;

@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApplicationFailure, heartbeat, log } from '@temporalio/activity';
+import { ApplicationFailure, Context, heartbeat, log } from '@temporalio/activity';
 import type { StorageDeps } from '../deps.js';
 import { fullWeights, loadPolicy, readPolicyFile } from '../trainer/index.js';
 import { ConfigError, replicasOf } from '../../config/run-config.js';
@@ -11,7 +11,7 @@ import { adapterName } from './checkpoint-names.js';
 import { ModelConfigError } from './errors.js';
 import { modelCards } from './model-cards.js';
 import type { ProbeRecord, ProbeVerdict } from './probe.js';
-import { PROBE_FILE, PROBE_TOLERANCE, parseProbe, readProbe, runProbe } from './probe.js';
+import { PROBE_FILE, PROBE_TOLERANCE, probeFor, readProbeText, runProbe } from './probe.js';
 import { ServedCheckpointChangedError } from './served-errors.js';
 import type { ServerApi } from './server-api.js';
 import { serverApi } from './server-api.js';
@@ -83,7 +83,7 @@ export async function ensureServed(deps: ServingDeps, model: ModelEndpoint, chec
   });
   const api = adminApi(deps, model, baseUrl);
   const backend = backendFor(model.server);
-  const probe = await readProbe(policy.dir);
+  const probe = probeFor(policy.checkpoint, await readProbeText(policy.dir), policy.manifest?.trained === true, model.probe, unverified(baseUrl));
   // Servers report the path they resolved; compare like with like.
   const servable = async (dir: string) => realpath(await servingDir(await realpath(dir), deps.workDir));
   const base = fullWeights(policy);
@@ -111,6 +111,16 @@ export async function ensureServed(deps: ServingDeps, model: ModelEndpoint, chec
   if (probe) await checkProbe(api, backend, served, probe, policy.checkpoint, published.verdict);
   else log.info('the checkpoint carries no probe; the served weights are trusted', { checkpoint: policy.checkpoint, endpoint: baseUrl });
   return served;
+}
+
+/** Warns, and counts on the worker's metrics, a publish that goes on without a probe (`probe: "warn"`). */
+function unverified(endpoint: string): (why: string) => void {
+  return (why) => {
+    log.warn('publishing without a probe: the served weights are not verified', { endpoint, why });
+    Context.current()
+      .metricMeter.createCounter('code_a1_unverified_publishes', '1', 'Publishes of a trained checkpoint without a valid probe (probe: warn)')
+      .add(1, { endpoint });
+  };
 }
 
 /** Fails (retryably) unless the endpoint's greedy log-probs are those the trainer recorded. */
@@ -147,7 +157,7 @@ export async function verifyServed(deps: ServingDeps, model: ModelEndpoint, chec
   const stale = (why: string) =>
     ApplicationFailure.create({ type: replicaNeedsPublish, nonRetryable: true, message: `${baseUrl} does not serve ${file.checkpoint}: ${why}` });
   if (file.adapter && !(await modelCards(api)).some((m) => m.id === name)) throw stale(`adapter ${name} is not loaded`);
-  const probe = file.text === undefined ? undefined : parseProbe(file.text);
+  const probe = probeFor(file.checkpoint, file.text, file.trained, model.probe, unverified(baseUrl));
   if (probe) {
     const verdict = await runProbe(api, backendFor(model.server), name, model.model, probe);
     if (!verdict.ok) throw stale(`the probe differs by ${verdict.meanAbs.toFixed(4)} nats/token`);

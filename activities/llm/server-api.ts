@@ -41,12 +41,15 @@ export function serverRoot(baseUrl: string): string {
  * throws the retryable ModelServerError, keeping status and body for callers that recognise a
  * particular failure. vLLM answers some admin routes with plain text, returned as a string.
  */
-export function serverApi(baseUrl: string, apiKey?: string): ServerApi {
+export function serverApi(baseUrl: string, apiKey?: string, options: { timeoutMs?: number } = {}): ServerApi {
   const root = serverRoot(baseUrl);
   const headers: Record<string, string> = { 'Content-Type': 'application/json', ...(apiKey ? { Authorization: `Bearer ${apiKey}` } : {}) };
   const call = async (method: 'GET' | 'POST', route: string, body?: unknown): Promise<unknown> => {
     const url = `${root}${route}`;
-    const { beat, signal } = activityContext();
+    const { beat, signal: cancelled } = activityContext();
+    // Publishing waits as long as a load takes; a caller outside an activity (preflight) bounds each call.
+    const timeout = options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs);
+    const signal = cancelled && timeout ? AbortSignal.any([cancelled, timeout]) : (cancelled ?? timeout);
     // Loading large weights takes minutes; the open request is the progress worth reporting.
     const started = Date.now();
     const timer = setInterval(() => beat({ phase: route, waitingMs: Date.now() - started }), 5_000);
@@ -57,7 +60,8 @@ export function serverApi(baseUrl: string, apiKey?: string): ServerApi {
         ...(signal ? { signal } : {}),
         ...(method === 'POST' ? { body: JSON.stringify(body ?? {}) } : {}),
       }).catch((err: unknown) => {
-        if (signal?.aborted) throw err;
+        if (cancelled?.aborted) throw err;
+        if (timeout?.aborted) throw new ModelServerError(`${method} ${url}: no answer within ${options.timeoutMs} ms`, undefined, undefined, { cause: err });
         throw new ModelServerError(`${method} ${url} failed: ${String(err)}`, undefined, undefined, { cause: err });
       });
       const text = await res.text();

@@ -68,24 +68,25 @@ async function resolveAlias(ref: string, openStore: PolicyOptions['openStore']):
 /**
  * Reads one small file of a checkpoint without downloading the rest (the probe a generation
  * worker checks a remote server against): undefined when the checkpoint has no such file.
+ * `trained`: a trainer wrote it (its manifest says so), unlike a model it started from.
  */
 export async function readPolicyFile(
   ref: string,
   file: string,
   opts: Pick<PolicyOptions, 'openStore' | 'modelsDir'>,
-): Promise<{ checkpoint: string; adapter: boolean; text?: string }> {
+): Promise<{ checkpoint: string; adapter: boolean; trained: boolean; text?: string }> {
   const { checkpoint, manifest } = await resolveAlias(ref, opts.openStore);
   if (!isStoreUri(checkpoint)) {
     const dir = resolveCheckpointRef(checkpoint, opts.modelsDir);
     const text = await readFile(join(dir, file), 'utf8').catch(() => undefined);
     const adapter = await stat(join(dir, 'adapter_config.json')).then(() => true, () => false);
-    return { checkpoint, adapter, ...(text === undefined ? {} : { text }) };
+    return { checkpoint, adapter, trained: false, ...(text === undefined ? {} : { text }) };
   }
   if (!manifest) throw new InvalidArtifactError(`${checkpoint}: no manifest (an unfinished checkpoint)`);
   const bytes = manifest.files.some((f) => f.path === file)
     ? await opts.openStore(checkpoint.replace(/\/+$/, '')).get(`${manifest.dir}/${file}`)
     : undefined;
-  return { checkpoint, adapter: manifest.adapter !== undefined, ...(bytes ? { text: Buffer.from(bytes).toString('utf8') } : {}) };
+  return { checkpoint, adapter: manifest.adapter !== undefined, trained: manifest.trained, ...(bytes ? { text: Buffer.from(bytes).toString('utf8') } : {}) };
 }
 
 /** The full-weight model a policy runs on: the adapter's base, or the policy itself. */

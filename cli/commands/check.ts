@@ -3,6 +3,7 @@ import type { Command } from '../command.js';
 import { UsageError } from '../command.js';
 import { createSandbox } from '../../activities/sandbox/index.js';
 import { parseCommandLine, positiveInt, readText, withSandboxErrors } from './exec.js';
+import { definition } from '../preflight/entry-point.js';
 
 const check: Command = {
   summary:
@@ -31,6 +32,9 @@ const check: Command = {
     }
     const reference = values.reference === undefined ? undefined : await readText(values.reference, '--reference');
     const perTestTimeoutMs = positiveInt(values['timeout-ms'], '--timeout-ms', 3_000);
+    // Without these every test comes back "invalid" and nothing says why.
+    if (reference !== undefined) await requireDefinition(reference, entryPoint, `--reference ${values.reference}`, true);
+    await requireDefinition(code, entryPoint, `--code ${values.code}`, false);
     return withSandboxErrors(async () => {
       const sandbox = await createSandbox({ concurrency: 1 });
       try {
@@ -42,3 +46,13 @@ const check: Command = {
   },
 };
 export default check;
+
+/**
+ * The reference must compile and define the entry point; the code must define it when it compiles
+ * (code that does not compile is a result, `codeValid: false`, as for a candidate in training).
+ */
+async function requireDefinition(source: string, entryPoint: string, flag: string, mustCompile: boolean): Promise<void> {
+  const found = await definition(source, entryPoint);
+  if (!found.compiles && mustCompile) throw new UsageError(`${flag} does not compile: ${found.error}`);
+  if (found.compiles && !found.defines) throw new UsageError(`${flag} does not define --entry-point ${entryPoint} at module level`);
+}

@@ -1,4 +1,6 @@
-import { writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
@@ -30,6 +32,8 @@ const evalSolutions: Command = {
     const concurrency = positiveInt(values.concurrency, '--concurrency', availableParallelism());
     const memoryMb = positiveInt(values['memory-mb'], '--memory-mb', DEFAULT_GOLDEN_MEMORY_MB);
 
+    // Checked before the evaluation, which can take hours, rather than after it.
+    if (values.details) await requireWritable(values.details);
     let problems;
     try {
       ({ problems } = await loadProblems(values.dataset));
@@ -52,15 +56,26 @@ const evalSolutions: Command = {
       for (const ref of report.failedReferences) {
         console.error(`reference of ${ref.questionId} does not pass its golden tests (${ref.outcome}, ${ref.durationMs} ms): ${ref.detail}`);
       }
-      if (values.details) await writeFile(values.details, `${JSON.stringify(report, null, 2)}\n`);
       console.log(JSON.stringify({
         results: report.results.map(({ questionId, passed, outcome }) => ({ questionId, passed, outcome })),
         passRate: report.passRate,
       }));
+      if (values.details) await writeFile(values.details, `${JSON.stringify(report, null, 2)}\n`);
     });
   },
 };
 export default evalSolutions;
+
+/** The file can be written: its directory exists and takes files, and it is no directory or read-only file itself. */
+async function requireWritable(path: string): Promise<void> {
+  const existing = await stat(path).catch(() => undefined);
+  if (existing?.isDirectory()) throw new UsageError(`--details ${path} is a directory`);
+  try {
+    await access(existing ? path : dirname(resolve(path)), constants.W_OK);
+  } catch (err) {
+    throw new UsageError(`--details ${path} cannot be written: ${(err as Error).message}`);
+  }
+}
 
 /** JSONL: one `{"questionId": "...", "code": "..."}` per non-blank line. */
 function parseSolutions(text: string, path: string): Solution[] {

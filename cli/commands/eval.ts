@@ -11,6 +11,7 @@ import type { TestGenerationReport } from '../../workflows/evaluate.js';
 import { taskQueues } from '../../workflows/contract.js';
 import { codeA1Evaluate, evaluationWorkflowId } from '../../workflows/evaluate.js';
 import { parseCommandLine } from './exec.js';
+import { cleared, evaluationPlan } from '../preflight/index.js';
 
 /**
  * Starts a Code LLM evaluation (or attaches to the running one with the same evalId; a finished
@@ -18,10 +19,15 @@ import { parseCommandLine } from './exec.js';
  * stdout, with a table of the scores on stderr.
  */
 const evaluate: Command = {
-  summary: 'eval --config FILE [--detach]: evaluate a model endpoint on a dataset\'s golden tests (avg@n, pass@k)',
+  summary: 'eval --config FILE [--detach] [--skip-preflight]: evaluate a model endpoint on a dataset\'s golden tests (avg@n, pass@k)',
   async run(argv) {
     const { values } = parseCommandLine(() =>
-      parseArgs({ args: argv, options: { config: { type: 'string' }, detach: { type: 'boolean', default: false } }, strict: true, allowPositionals: false }),
+      parseArgs({
+        args: argv,
+        options: { config: { type: 'string' }, detach: { type: 'boolean', default: false }, 'skip-preflight': { type: 'boolean', default: false } },
+        strict: true,
+        allowPositionals: false,
+      }),
     );
     if (!values.config) throw new UsageError('--config FILE is required');
     const { raw, config } = await readConfigFile(values.config, parseEvaluationConfig);
@@ -30,6 +36,8 @@ const evaluate: Command = {
     const connection = await connectTemporal(env.temporal);
     try {
       const client = new Client({ connection, namespace: env.namespace });
+      // stdout carries the report's JSON; the checks go to stderr with the rest of the progress.
+      if (!(await cleared('eval', evaluationPlan(config), { env, client, skip: values['skip-preflight'], print: (line) => console.error(line) }))) return 1;
       const handle = await client.workflow.start(codeA1Evaluate, {
         taskQueue: taskQueues.orchestration,
         workflowId: evaluationWorkflowId(evalId),

@@ -33,6 +33,9 @@ export async function withSandboxErrors(work: () => Promise<void>): Promise<numb
   }
 }
 
+/** Output kept per stream, as in training's executions. */
+const outputLimitBytes = 65_536;
+
 const exec: Command = {
   summary: 'run a Python program in the sandbox: exec --program FILE.py [--timeout-ms N] [--memory-mb N]',
   async run(argv) {
@@ -46,10 +49,11 @@ const exec: Command = {
     const timeoutMs = positiveInt(values['timeout-ms'], '--timeout-ms', 10_000);
     const memoryMb = positiveInt(values['memory-mb'], '--memory-mb', 1024);
     return withSandboxErrors(async () => {
-      const sandbox = await createSandbox({ concurrency: 1 });
+      const sandbox = await createSandbox({ concurrency: 1, outputLimitBytes });
       try {
-        const { status, exitCode, stdout, stderr, durationMs } = await sandbox.runProgram(source, { timeoutMs, memoryMb });
-        console.log(JSON.stringify({ status, exitCode, stdout, stderr, durationMs }));
+        const { status, exitCode, stdout, stderr, durationMs, outputTruncated } = await sandbox.runProgram(source, { timeoutMs, memoryMb });
+        console.log(JSON.stringify({ status, exitCode, stdout, stderr, durationMs, outputTruncated }));
+        if (outputTruncated) console.error(`exec: output truncated: the sandbox keeps the first ${outputLimitBytes.toLocaleString('en')} bytes of each stream`);
       } finally {
         await sandbox.close();
       }

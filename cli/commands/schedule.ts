@@ -7,6 +7,7 @@ import { parseRunConfig } from '../../config/run-config.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
 import { connectTemporal } from '../temporal.js';
 import { nightlySchedule } from '../../infra/schedules.js';
+import { cleared, runPlan } from '../preflight/index.js';
 
 /**
  * Nightly training on a Temporal Schedule: each firing continues the named run for N more
@@ -14,13 +15,16 @@ import { nightlySchedule } from '../../infra/schedules.js';
  * skipped. Schedules live in the Temporal server, so they survive its restarts.
  */
 const schedule: Command = {
-  summary: 'schedule create --cron "0 2 * * *" --config FILE [--iterations N] | list | pause ID | unpause ID | delete ID',
+  summary: 'schedule create --cron "0 2 * * *" --config FILE [--iterations N] [--skip-preflight] | list | pause ID | unpause ID | delete ID',
   async run([verb, ...argv]) {
     if (!['create', 'list', 'pause', 'unpause', 'delete'].includes(verb ?? '')) throw new UsageError('expected create, list, pause, unpause or delete');
     // The arguments and the config are checked before anything connects: a typo costs no round trip.
     const create =
       verb === 'create'
-        ? parseArgs({ args: argv, options: { cron: { type: 'string' }, config: { type: 'string' }, iterations: { type: 'string' } } }).values
+        ? parseArgs({
+            args: argv,
+            options: { cron: { type: 'string' }, config: { type: 'string' }, iterations: { type: 'string' }, 'skip-preflight': { type: 'boolean', default: false } },
+          }).values
         : undefined;
     const more = Number(create?.iterations ?? 1);
     if (create && (!create.cron || !create.config)) throw new UsageError('create needs --cron "<expression>" and --config FILE');
@@ -34,6 +38,7 @@ const schedule: Command = {
         case 'create': {
           const values = create as { cron: string; config: string };
           const { raw, config } = file!;
+          if (!(await cleared('schedule create', runPlan(config), { env, client, skip: create?.['skip-preflight'] }))) return 1;
           const handle = await client.schedule.create(nightlySchedule({ raw, runId: config.runId, cron: values.cron, moreIterations: more }));
           console.log(`schedule ${handle.scheduleId}: ${values.cron}, ${more} more iteration(s) of run ${config.runId} per firing`);
           return 0;

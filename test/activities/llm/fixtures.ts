@@ -61,7 +61,7 @@ export async function newRun(batch: Problem[] = problems): Promise<Run> {
 
 export function endpoint(baseUrl: string, model: string, overrides: Partial<ModelEndpoint> = {}): ModelEndpoint {
   // 16 new tokens: enough for a few words of real output, short enough for two shared CPU cores.
-  return { server: 'embedded', replicas: [], baseUrl, model, checkpoint: 'init/code', sampling: { temperature: 1, topP: 1, maxTokens: 16 }, concurrency: 2, ...overrides };
+  return { server: 'embedded', replicas: [], baseUrl, model, checkpoint: 'init/code', sampling: { temperature: 1, topP: 1, maxTokens: 16 }, concurrency: 2, probe: 'require', ...overrides };
 }
 
 export function codeInput(run: Run, model: ModelEndpoint, overrides: Partial<GenerateCodeInput> = {}): GenerateCodeInput {
