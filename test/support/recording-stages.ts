@@ -21,20 +21,29 @@ import type {
 import { keys } from '../../workflows/contract.js';
 import { createRunStateActivities } from '../../activities/run-state.js';
 import { openStore } from '../../activities/storage/index.js';
+import type { S3Connection } from '../../activities/storage/index.js';
 
 /**
- * Test doubles for the stages, for workflow tests: each writes a small output at its stage's
- * key, once, and appends a line to `journal` for every call ("call") and for every output it
- * actually wrote ("apply"). A stage blocks, heartbeating, while the file `<gateDir>/<stage>` or
- * `<gateDir>/<iteration>.<stage>` exists, which lets a test kill a worker in the middle of it.
+ * Test doubles for the stages, for tests of orchestration alone: each writes a small output at
+ * its stage's key, once, and appends a line to `journal` for every call ("call") and for every
+ * output it actually wrote ("apply"). A stage blocks, heartbeating, while the file
+ * `<gateDir>/<stage>` or `<gateDir>/<iteration>.<stage>` exists, which lets a test kill a worker
+ * in the middle of it.
+ *
+ * The write is conditional (put-if-absent), so "apply" can never count more than one per stage:
+ * it says the output exists, not that it was written once. What these doubles can show is how
+ * often the workflow called a stage (`callCounts`); whether the real stages write their outputs
+ * exactly once is counted at the S3 server (test/support/s3-put-counter.ts).
  */
 export interface RecordingOptions {
   journal: string;
   gateDir: string;
+  /** For `s3://` storage URIs. */
+  s3?: S3Connection;
 }
 
-export function recordingStages({ journal, gateDir }: RecordingOptions) {
-  const deps = { openStore: (uri: string) => openStore(uri) };
+export function recordingStages({ journal, gateDir, s3 }: RecordingOptions) {
+  const deps = { openStore: (uri: string) => openStore(uri, s3) };
 
   async function stage(name: string, ref: IterationRef, summary: Record<string, number>, extra: object = {}): Promise<StageResult> {
     await appendFile(journal, `call ${ref.runId} ${ref.iteration} ${name}\n`);

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import type { ObjectStore, S3Connection } from '../../activities/storage/index.js';
 import { openStore } from '../../activities/storage/index.js';
 import { localS3Connection, s3Binary, startS3, stopS3 } from '../../infra/s3-server.js';
 import type { S3ServerOptions } from '../../infra/s3-server.js';
 import { freePort } from '../../infra/process.js';
-import { localStack } from '../../infra/stack.js';
 import { tempDir } from './config.js';
+
+/** Where infra/install-s3.sh lives; not through infra/stack.ts, which brings in every service of the stack. */
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The test suite's bucket on the local S3 server that the test command starts. */
 export const testBucket = 'code-a1-test';
@@ -46,7 +49,7 @@ export interface PrivateS3 {
  */
 export async function privateS3(buckets = [testBucket]): Promise<PrivateS3> {
   const server = { stateDir: await tempDir('code-a1-s3-'), port: await freePort(), buckets };
-  const binary = await s3Binary(localStack.repoRoot);
+  const binary = await s3Binary(repoRoot);
   const pid = await startS3(binary, server);
   return {
     connection: localS3Connection(server.port),

@@ -1,12 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createWriteStream } from 'node:fs';
 import { realpath, rm, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { Client } from '@temporalio/client';
-import { codeA1Training } from '../../workflows/training.js';
+import type { codeA1Training } from '../../workflows/training.js';
 import { iterationProgressQuery, iterationWorkflowId } from '../../workflows/iteration.js';
 import { keys, taskQueues } from '../../workflows/contract.js';
 import type { IterationRecord } from '../../workflows/contract.js';
@@ -19,13 +17,16 @@ import type { ObjectStore } from '../../activities/storage/index.js';
 import { localS3Connection, s3Binary, startS3, stopS3 } from '../../infra/s3-server.js';
 import { freePort } from '../../infra/process.js';
 import { localStack } from '../../infra/stack.js';
-import { connectClient, temporalAddress, testNamespace } from '../support/temporal.js';
+import { connectClient } from '../support/temporal.js';
 import { tempDir, uniqueRunId } from '../support/config.js';
 import type { Child } from '../support/processes.js';
-import { killHard, startProcess, until } from '../support/processes.js';
-import type { Script, ScriptedModelServer } from '../support/scripted-model-server.js';
+import { killHard, until } from '../support/processes.js';
+import type { ScriptedModelServer } from '../support/scripted-model-server.js';
 import { startScriptedModelServer } from '../support/scripted-model-server.js';
 import { tinyModel } from '../support/tiny-model.js';
+import { clampProblem, clampScript, stageOutputKeys, startWorkers as startRealWorkers } from '../support/real-run.js';
+import type { S3PutCounter } from '../support/s3-put-counter.js';
+import { assertWrittenOnce, startS3PutCounter } from '../support/s3-put-counter.js';
 
 /**
  * Whole runs on the real stack: the project's workers (`code-a1 worker all`) with the real
@@ -34,38 +35,13 @@ import { tinyModel } from '../support/tiny-model.js';
  * AdamW state is 1.6 GB (two runs write eight, plus local copies); CODE_A1_WHOLE_RUN_CHECKPOINT=
  * model:smollm2-135m-instruct runs the same test on the embedded default model. Only what the models write is scripted, so that every group has
  * reward variance and both policies really train: one right and one buggy candidate per problem,
- * and test responses that are valid and expose the bug, valid and miss it, or invalid.
+ * and test responses that are valid and expose the bug, valid and miss it, or invalid. The model
+ * servers are therefore stand-ins (test/support/scripted-model-server.ts) that answer the probe
+ * from the loaded checkpoint's probe.json; the run on the real embedded server is
+ * kill-workers.test.ts. The workers reach S3 through a PUT counter, so "written once" is counted.
  */
 
-const bin = fileURLToPath(new URL('../../bin/code-a1.js', import.meta.url));
 const bucket = 'code-a1-whole-run';
-
-const problem = {
-  problem: 'def clamp(x: int, lo: int, hi: int) -> int:\n    """\n    Return x limited to the closed range [lo, hi]; lo <= hi.\n    """\n',
-  GT_code: 'def clamp(x: int, lo: int, hi: int) -> int:\n    return max(lo, min(x, hi))\n',
-  test: 'def check(candidate):\n    assert candidate(5, 0, 10) == 5\n    assert candidate(-5, 0, 10) == 0\n    assert candidate(50, 0, 10) == 10\n',
-  description: 'Return x limited to the closed range [lo, hi]; lo <= hi.',
-  data_source: 'whole-run',
-  extra_info: { function_declaration: 'def clamp(x: int, lo: int, hi: int) -> int:', function_name: 'clamp', imports: '', question_id: 'whole-run/clamp' },
-};
-
-const fence = (body: string) => '```python\n' + body + '\n```';
-const candidates = [
-  fence('def clamp(x: int, lo: int, hi: int) -> int:\n    return max(lo, min(x, hi))'),
-  fence('def clamp(x: int, lo: int, hi: int) -> int:\n    return x if x < hi else hi'),
-];
-// Each response exposes the buggy candidate or is invalid, so that in every iteration, whatever
-// pair of responses a seed picks, both the code group and the test group have reward variance.
-const testResponses = [
-  fence('assert clamp(-5, 0, 10) == 0\nassert clamp(5, 0, 10) == 5'),
-  fence('assert clamp(5, 0, 10) == 6'),
-  fence('assert clamp(-1, 0, 10) == 0'),
-];
-/** Choice i of a request with seed s: a function of both, as seeded sampling is. */
-const script: Script = (messages, seed, index) => {
-  const table = messages[0]?.content.includes('test generation') ? testResponses : candidates;
-  return table[(seed + index) % table.length]!;
-};
 
 const lora = { rank: 4, alpha: 8, targetModules: ['q_proj', 'v_proj'] };
 
@@ -105,6 +81,8 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
   let s3Dir: string;
   // A free port, not a fixed one: a server left behind by a killed run must not stand in for ours.
   let s3Port: number;
+  // In front of the private server: counts the writes that land, and outlives the server's outage.
+  let counter: S3PutCounter;
   let dir: string;
   let datasetPath: string;
   let checkpoint: string;
@@ -123,18 +101,20 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     s3Port = await freePort();
     await startS3Server();
     store = openStore(`s3://${bucket}`, localS3Connection(s3Port));
+    counter = await startS3PutCounter(localS3Connection(s3Port).endpoint!);
     datasetPath = `${dir}/problems.jsonl`;
-    await writeFile(datasetPath, JSON.stringify(problem) + '\n');
+    await writeFile(datasetPath, JSON.stringify(clampProblem) + '\n');
     checkpoint = process.env.CODE_A1_WHOLE_RUN_CHECKPOINT ?? (await tinyModel());
     // The servers start serving the initial checkpoint, as `stack up` starts the embedded ones.
     const served = await realpath(resolveCheckpointRef(checkpoint, parseWorkerEnv(process.env).modelsDir));
-    code = await startScriptedModelServer({ model: 'code-llm', checkpoint: served, script });
-    test = await startScriptedModelServer({ model: 'test-llm', checkpoint: served, script });
+    code = await startScriptedModelServer({ model: 'code-llm', checkpoint: served, script: clampScript });
+    test = await startScriptedModelServer({ model: 'test-llm', checkpoint: served, script: clampScript });
   });
   after(async () => {
     for (const w of workers) await killHard(w);
     await code?.close();
     await test?.close();
+    await counter?.close();
     await stopS3(s3());
     await closeClient();
     // Checkpoints with their optimizer state are large: leave no copies behind.
@@ -143,18 +123,7 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
   });
 
   async function startWorkers(): Promise<Child> {
-    const { endpoint, accessKeyId, secretAccessKey, region } = localS3Connection(s3Port);
-    const child = await startProcess(process.execPath, [bin, 'worker', 'all'], 'workers running', {
-      TEMPORAL_ADDRESS: temporalAddress,
-      TEMPORAL_NAMESPACE: testNamespace,
-      CODE_A1_S3_ENDPOINT: endpoint!,
-      AWS_ACCESS_KEY_ID: accessKeyId!,
-      AWS_SECRET_ACCESS_KEY: secretAccessKey!,
-      AWS_REGION: region!,
-      CODE_A1_WORK_DIR: `${dir}/work`,
-    });
-    // The workers' logs, for when a run does not complete.
-    child.process.all?.pipe(createWriteStream(`${dir}/workers.log`, { flags: 'a' }));
+    const child = await startRealWorkers(['all'], { ...localS3Connection(s3Port), endpoint: counter.endpoint }, `${dir}/work`, `${dir}/workers.log`);
     workers.add(child);
     return child;
   }
@@ -165,7 +134,7 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
   }
 
   const start = (config: RunConfigInput) =>
-    client.workflow.start(codeA1Training, { taskQueue: taskQueues.orchestration, workflowId: config.runId, args: [{ config }] });
+    client.workflow.start<typeof codeA1Training>('codeA1Training', { taskQueue: taskQueues.orchestration, workflowId: config.runId, args: [{ config }] });
 
   /** The stage the run's current iteration is in, or undefined between iterations. */
   async function stageOf(runId: string, iteration: number): Promise<string | undefined> {
@@ -227,7 +196,7 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
   it('with LoRA trains an adapter per role on one shared server, and samples the next iteration from both adapters', async () => {
     const runId = uniqueRunId('lora');
     const served = await realpath(resolveCheckpointRef(checkpoint, parseWorkerEnv(process.env).modelsDir));
-    const shared = await startScriptedModelServer({ model: 'base', checkpoint: served, script });
+    const shared = await startScriptedModelServer({ model: 'base', checkpoint: served, script: clampScript });
     const worker = await startWorkers();
     try {
       const progress = await (await start(runConfig(runId, datasetPath, checkpoint, shared, shared, { lora }, 'vllm'))).result();
@@ -321,6 +290,9 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     }
     assert.deepEqual(faults, ['s3 outage', 'trainer crash', 'model server restart', 'worker kill -9']);
 
+    // Counted where the writes landed: every stage's output of both iterations once, no key twice.
+    const outputs = [0, 1].flatMap((i) => Object.values(stageOutputKeys(runId, i)));
+    assertWrittenOnce(counter.writes(), `${bucket}/${keys.run(runId)}/`, outputs.map((key) => `${bucket}/${key}`));
     // One index per iteration; the rest are the shards those indexes name.
     const book = await written(runId, 'mistake-book/');
     assert.deepEqual(book.filter((k) => !k.includes('/shard-')), ['mistake-book/iter-0.json', 'mistake-book/iter-1.json']);

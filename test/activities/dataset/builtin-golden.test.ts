@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { Problem } from '../../../activities/records.js';
+import { readFile } from 'node:fs/promises';
 import { loadProblems } from '../../../activities/dataset/index.js';
+import { builtinDatasetPath } from '../../../activities/dataset/builtin.js';
 import type { PythonResult } from '../../support/python-runner.js';
 import { runPython } from '../../support/python-runner.js';
 
@@ -35,7 +37,9 @@ describe('the built-in golden tests', () => {
     ({ problems } = await loadProblems('builtin'));
   });
 
-  it('exist for every problem and hold at least six asserts', () => {
+  it('exist for every problem and hold at least six asserts', async () => {
+    const rows = (await readFile(builtinDatasetPath, 'utf8')).split('\n').filter((line) => line.trim() !== '');
+    assert.equal(problems.length, rows.length, 'every row of the data file is a problem');
     for (const problem of problems) {
       assert.ok(problem.test, `${problem.questionId} has no golden tests`);
       assert.ok((problem.test.match(/\bassert\b/g) ?? []).length >= 6, `${problem.questionId} has fewer than 6 asserts`);
@@ -44,12 +48,14 @@ describe('the built-in golden tests', () => {
 
   it('pass every reference solution', async () => {
     const results = await runAll(problems, (p) => p.gtCode);
+    assert.equal(results.size, problems.length);
     const failed = [...results].filter(([, r]) => !r.ok).map(([id, r]) => `${id}: ${r.timedOut ? 'timed out' : r.stderr.trim().split('\n').at(-1)}`);
     assert.deepEqual(failed, []);
   });
 
   it('fail a solution that returns None, for every problem', async () => {
     const results = await runAll(problems, returnsNone);
+    assert.equal(results.size, problems.length);
     const passed = [...results].filter(([, r]) => r.ok).map(([id]) => id);
     assert.deepEqual(passed, []);
     for (const [id, r] of results) assert.match(r.stderr, /AssertionError|TypeError/, `${id} failed for another reason: ${r.stderr}`);

@@ -37,6 +37,8 @@ describe('mutants of a reference', () => {
       [...new Set(first.mutants.map((m) => m.operator))].sort(),
       ['arithmetic', 'boolean', 'comparison', 'constant', 'return', 'statement'],
     );
+    // Every 120th of the 542 problems: 0, 120, 240, 360 and 480, all with golden tests.
+    assert.equal(sample.length, 5);
     for (const problem of sample) {
       const { mutants } = await rawMutants(sandbox.get(), problem.gtCode);
       assert.ok(mutants.length > 0, problem.questionId);

@@ -5,6 +5,8 @@ import { createPublishPolicyActivity } from '../../../activities/publish-policy.
 import { createUpdatePolicyActivity } from '../../../activities/update-policy.js';
 import { openStore } from '../../../activities/storage/index.js';
 import { materialise } from '../../../activities/trainer/index.js';
+import { PROBE_TOLERANCE } from '../../../activities/llm/probe.js';
+import type { ProbeRecord } from '../../../activities/llm/probe.js';
 import { modelEndpointSchema } from '../../../config/run-config.js';
 import type { RunConfig } from '../../../config/run-config.js';
 import { startModelServer } from '../../../infra/model-server.js';
@@ -171,9 +173,21 @@ describe('publishing to vLLM, SGLang and the embedded server', () => {
     assert.equal(paused.is_paused, false);
   });
 
-  it('records the probe in the checkpoint it publishes', async () => {
+  it('asks the server it published to for the probe the checkpoint records, and the served weights answer as recorded', async () => {
+    const { proxy } = await serve();
+    const publish = await publisher();
+    await publish(endpoint(proxy.baseUrl, 'embedded'), trained.full!);
     const dir = await localDir(trained.full!);
-    const probe = JSON.parse(await readFile(`${dir}/probe.json`, 'utf8')) as { current: { logprobs: number[] } };
-    assert.ok(probe.current.logprobs.length > 0);
+    const probe = JSON.parse(await readFile(`${dir}/probe.json`, 'utf8')) as ProbeRecord;
+    const asked = probes(proxy).at(-1)!;
+    assert.deepEqual([asked.messages, asked.max_tokens, asked.temperature, asked.logprobs], [probe.messages, probe.maxTokens, 0, true]);
+    // The same question once more: the served log-probs are the trainer's, within the probe's tolerance.
+    const answer = (await (await fetch(`${proxy.baseUrl}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(asked) })).json()) as {
+      choices: { logprobs: { content: { logprob: number }[] } }[];
+    };
+    const served = answer.choices[0]!.logprobs.content.map((c) => c.logprob);
+    assert.equal(served.length, probe.current.logprobs.length, 'the greedy completion the trainer recorded, token for token');
+    const meanAbs = served.reduce((sum, lp, i) => sum + Math.abs(lp - probe.current.logprobs[i]!), 0) / served.length;
+    assert.ok(meanAbs <= PROBE_TOLERANCE, `mean |Δ log-prob| ${meanAbs}`);
   });
 });
