@@ -8,7 +8,7 @@ import { getJson } from './storage/index.js';
 import type { ObjectStore } from './storage/index.js';
 import { MissingArtifactError } from './artifact-errors.js';
 import type { ScoresRecord } from './scoring/index.js';
-import { ConfigError } from '../config/run-config.js';
+import { ConfigError, trainerSchema } from '../config/run-config.js';
 import { keys } from '../workflows/contract.js';
 import type { PolicyCheckpoint, UpdatePolicyInput } from '../workflows/contract.js';
 import {
@@ -25,6 +25,7 @@ import {
   readManifest,
   readRollouts,
   runTrainer,
+  trainedMarker,
   uploadDir,
 } from './trainer/index.js';
 import type { CheckpointManifest, TrainerJob } from './trainer/index.js';
@@ -58,6 +59,9 @@ export interface UpdatePolicyDeps extends StorageDeps {
   trainerCommand?: string[];
 }
 
+/** For inputs recorded before `trainer.stallMinutes` existed. */
+const defaultStallMinutes = trainerSchema.parse({}).stallMinutes;
+
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
     () => true,
@@ -71,13 +75,17 @@ async function exists(path: string): Promise<boolean> {
  *
  * Idempotent: a checkpoint whose manifest exists is returned without training. Otherwise the
  * rollouts the score stage kept are joined with their advantages, the trainer runs as a child
- * process whose JSON progress lines become heartbeats, and its output is uploaded into a folder of
- * this attempt before the manifest is written (once) to make it the checkpoint.
+ * process whose JSON progress lines become heartbeats (and whose silence, for
+ * `trainer.stallMinutes`, kills it: TrainerStalledError), its output is uploaded into a folder of
+ * this attempt, a trained marker naming that folder is written (once), and then the manifest
+ * (once) makes it the checkpoint.
  *
- * The trainer's finished output stays on the worker's disk until the manifest is written, so an
- * attempt that failed after training (an upload that broke off) is retried by uploading again,
- * not by training again. With `trainer.lora` the checkpoint is an adapter on the run's initial
- * model and its optimizer state; the manifest names that model.
+ * No attempt trains a job whose output is already stored: the marker lets a retry on any worker of
+ * the shared GPU queue (the first one killed between upload and manifest) write the manifest
+ * without training. Until the marker is written the finished output also stays on the worker's
+ * disk, so an upload that broke off is retried on that worker by uploading again. With
+ * `trainer.lora` the checkpoint is an adapter on the run's initial model and its optimizer state;
+ * the manifest names that model.
  *
  * With nothing to train on (every group dropped, or all advantages zero) the iteration still gets
  * a checkpoint: a manifest that is an alias of the base, so that the next iteration, publishing
@@ -94,6 +102,19 @@ export function createUpdatePolicyActivity(deps: UpdatePolicyDeps) {
       if (finished) {
         log.info('checkpoint already finished', { runId, iteration, role, checkpoint });
         return { role, checkpoint, metrics: finished.metrics };
+      }
+
+      const hyper = hyperparameters(input.trainer);
+      // Same inputs, same trainer output: stored outputs and kept local ones are found by this digest.
+      const jobDigest = createHash('sha256')
+        .update(JSON.stringify([input.baseCheckpoint, input.referenceCheckpoint, input.rolloutsKey, input.scoresKey, hyper]))
+        .digest('hex')
+        .slice(0, 16);
+      const marker = trainedMarker(jobDigest);
+      const stored = await readManifest(store, prefix, marker);
+      if (stored) {
+        log.info('the trainer output of an earlier attempt is stored: writing its manifest', { runId, iteration, role, dir: stored.dir });
+        return writeManifest(store, prefix, checkpoint, { ...stored, metrics: { ...stored.metrics, reusedTrainerOutput: 1 } }, input);
       }
 
       const lora = input.trainer.lora !== undefined;
@@ -122,15 +143,10 @@ export function createUpdatePolicyActivity(deps: UpdatePolicyDeps) {
         return writeManifest(store, prefix, checkpoint, alias, input);
       }
 
-      const hyper = hyperparameters(input.trainer);
-      // The trainer's output is kept per job (same inputs, same output), not per attempt: a retry on
-      // this worker finds it finished and only uploads. Attempts train in folders of their own and
+      // The trainer's output is kept per job, not per attempt: a retry on this worker whose upload
+      // broke off finds it finished and only uploads. Attempts train in folders of their own and
       // move a finished output into place with one rename, so a presumed-dead attempt still running
       // cannot mix its files into it.
-      const jobDigest = createHash('sha256')
-        .update(JSON.stringify([input.baseCheckpoint, input.referenceCheckpoint, input.rolloutsKey, input.scoresKey, hyper]))
-        .digest('hex')
-        .slice(0, 16);
       const jobDir = join(deps.workDir, 'update-policy', runId, role, `iter-${iteration}`);
       const finishedDir = join(jobDir, `finished-${jobDigest}`);
       const attempt = attemptDir(activityInfo().attempt, randomUUID().slice(0, 8));
@@ -174,16 +190,16 @@ export function createUpdatePolicyActivity(deps: UpdatePolicyDeps) {
 
         cancellationSignal().throwIfAborted();
         const files = await uploadDir(store, `${prefix}/${attempt}`, finishedDir, (path) => path === MANIFEST, progress('upload'));
-        const manifest: CheckpointManifest = {
+        const manifest = await storeTrained(store, prefix, marker, {
           ...manifestHeader(input, attempt),
           files,
           trained: true,
           metrics,
           ...(lora ? { adapter: { model: model.checkpoint } } : {}),
-        };
-        const result = await writeManifest(store, prefix, checkpoint, manifest, input);
+        });
+        // Stored: from here on a retry anywhere writes the manifest from the marker.
         await rm(jobDir, { recursive: true, force: true });
-        return result;
+        return await writeManifest(store, prefix, checkpoint, manifest, input);
       } finally {
         await rm(work, { recursive: true, force: true });
       }
@@ -191,17 +207,20 @@ export function createUpdatePolicyActivity(deps: UpdatePolicyDeps) {
   };
 
   async function train(input: UpdatePolicyInput, jobPath: string): Promise<void> {
-    // Heartbeats say this worker and its trainer are alive, not that a step finished: loading
-    // a model prints nothing for minutes. A trainer that hangs is bounded by trainMinutes.
+    // Between progress lines (loading a model prints nothing for minutes) heartbeats carry the last
+    // one, so that a dead worker is noticed after one heartbeat timeout; a live worker whose trainer
+    // prints nothing new for stallMinutes fails the attempt instead. Often: the SDK throttles
+    // heartbeats to the timeout, and a short timeout must not see a live trainer as dead.
     let last: Record<string, unknown> = { phase: 'train', event: 'starting' };
-    const alive = setInterval(() => heartbeat(last), 5_000);
+    const alive = setInterval(() => heartbeat(last), 1_000);
     try {
       await runTrainer({
-        // `devices` is absent from configs recorded before it existed: one process, as then.
+        // `devices` and `stallMinutes` are absent from configs recorded before they existed.
         command: input.trainer.command ?? deps.trainerCommand ?? builtinTrainer(input.trainer.devices ?? 1),
         jobPath,
         cwd: repoRoot,
         signal: cancellationSignal(),
+        stallMs: (input.trainer.stallMinutes ?? defaultStallMinutes) * 60_000,
         onProgress: (event) => heartbeat((last = { phase: 'train', ...event })),
       });
     } finally {
@@ -222,25 +241,42 @@ async function isFinishedOutput(dir: string): Promise<boolean> {
 }
 
 /**
- * Makes `manifest` the checkpoint (write-once) and removes the files of every other attempt; when
- * another attempt finished first, its checkpoint is the one and this attempt's files go.
+ * Writes the trained marker (write-once) for an uploaded output and returns the manifest to
+ * write. When another attempt of the same job stored its output first, that one is used and this
+ * attempt's files go; when its marker is already gone, the manifest is written and writeManifest
+ * sorts out which files stay.
+ */
+async function storeTrained(store: ObjectStore, prefix: string, marker: string, manifest: CheckpointManifest): Promise<CheckpointManifest> {
+  if (await store.putIfAbsent(`${prefix}/${marker}`, JSON.stringify(manifest, null, 2))) return manifest;
+  const first = await readManifest(store, prefix, marker);
+  if (!first) return manifest;
+  await removeStored(store, prefix, 'attempt-', (dir) => dir === manifest.dir);
+  return { ...first, metrics: { ...first.metrics, reusedTrainerOutput: 1 } };
+}
+
+/**
+ * Makes `manifest` the checkpoint (write-once) and removes the files of every other attempt and
+ * the trained markers; when another attempt finished first, its checkpoint is the one and this
+ * attempt's files go.
  */
 async function writeManifest(store: ObjectStore, prefix: string, checkpoint: string, manifest: CheckpointManifest, input: UpdatePolicyInput): Promise<PolicyCheckpoint> {
   const { runId, iteration, role } = input;
   if (await store.putIfAbsent(`${prefix}/${MANIFEST}`, JSON.stringify(manifest, null, 2))) {
-    await removeAttempts(store, prefix, (dir) => dir !== manifest.dir);
+    await removeStored(store, prefix, 'attempt-', (dir) => dir !== manifest.dir);
+    await removeStored(store, prefix, 'trained-', () => true);
     log.info('checkpoint finished', { runId, iteration, role, checkpoint, ...manifest.metrics });
     return { role, checkpoint, metrics: manifest.metrics };
   }
-  if (manifest.dir) await removeAttempts(store, prefix, (dir) => dir === manifest.dir);
-  const winner = await readManifest(store, prefix);
-  return { role, checkpoint, metrics: winner!.metrics };
+  const winner = (await readManifest(store, prefix))!;
+  if (manifest.dir && manifest.dir !== winner.dir) await removeStored(store, prefix, 'attempt-', (dir) => dir === manifest.dir);
+  await removeStored(store, prefix, 'trained-', () => true);
+  return { role, checkpoint, metrics: winner.metrics };
 }
 
-/** Deletes the files of attempt folders under a checkpoint prefix that `which` selects. */
-async function removeAttempts(store: ObjectStore, prefix: string, which: (dir: string) => boolean): Promise<void> {
-  for (const key of await store.list(`${prefix}/attempt-`)) {
-    const dir = key.slice(prefix.length + 1).split('/')[0]!;
-    if (which(dir)) await store.delete(key);
+/** Deletes the objects under a checkpoint prefix whose first path segment starts with `kind` and is one `which` selects. */
+async function removeStored(store: ObjectStore, prefix: string, kind: 'attempt-' | 'trained-', which: (name: string) => boolean): Promise<void> {
+  for (const key of await store.list(`${prefix}/${kind}`)) {
+    const name = key.slice(prefix.length + 1).split('/')[0]!;
+    if (which(name)) await store.delete(key);
   }
 }

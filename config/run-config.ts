@@ -159,6 +159,13 @@ export const trainerSchema = z.strictObject({
    * every attempt that fails after training costs a whole training run on the GPUs.
    */
   maxAttempts: z.number().int().positive().max(100).default(5),
+  /**
+   * Minutes without a new progress line from the trainer before it is killed and the attempt
+   * fails (TrainerStalledError). The built-in trainer prints at least one line per micro-batch and
+   * per loading or saving phase; 10 leaves room for loading or saving a 7B checkpoint with its
+   * optimizer state. A hung collective is then noticed in minutes, not after trainMinutes.
+   */
+  stallMinutes: z.number().positive().default(10),
   /** Replaces the built-in trainer (see docs/trainer-contract.md); argv, run without a shell. */
   command: z.array(z.string().min(1)).min(1).optional(),
 });

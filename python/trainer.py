@@ -558,6 +558,9 @@ def main(argv: list[str]) -> dict:
     same_reference = Path(reference_dir).resolve() == Path(policy_dir).resolve()
     policy, trained = load_policy(job, cfg, world, precision)
     load_seconds = time.time() - t0  # not part of the update's speed: left out of logprob_seconds
+    # Besides one line per micro-batch, one after each loading and saving phase: the launcher kills a
+    # trainer that prints no new line for trainer.stallMinutes (a hung collective, a dead device).
+    emit("progress", phase="load_policy", done=1, total=1)
     frozen = lambda model, phase: frozen_logprobs(model, micro, device, autocast, phase, cfg.pack, rows)  # noqa: E731
     on_policy = (cfg.ppo_epochs == 1 and len(minis) == 1 and not has_dropout(policy) and not cfg.recompute_old_logprobs
                  and (cfg.lora is not None or not same_reference))
@@ -575,6 +578,7 @@ def main(argv: list[str]) -> dict:
                                               **model_options(cfg))
                      if world.sharded else load_model(reference_dir, device, **model_options(cfg)))
         load_seconds += time.time() - t_load
+        emit("progress", phase="load_reference", done=1, total=1)
         ref_logp = frozen(reference, "reference_logprobs")
         del reference
     emit("phase", name="reference_logprobs", seconds=round(time.time() - t0, 3))
@@ -589,6 +593,7 @@ def main(argv: list[str]) -> dict:
     fsdp = world.sharded and (not cfg.lora or cfg.lora_fsdp)
     step = load_optimizer_state(job["optimizerState"], policy, optimizer, world if fsdp else None) if job.get("optimizerState") else 0
     first_step = step
+    emit("progress", phase="load_optimizer", done=1, total=1)
 
     # 4. One PPO epoch (or ppo_epochs): each mini-batch is one optimizer step; its micro-batches accumulate.
     #    An empty micro-batch (this rank has fewer rollouts than another) runs a stand-in sequence with
@@ -643,6 +648,7 @@ def main(argv: list[str]) -> dict:
 
     # 5. Save (every rank takes part in gathering sharded state); metrics.json last, once every rank is done.
     save_checkpoint(out, policy, optimizer, tokenizer, step, cfg, world)
+    emit("progress", phase="save", done=1, total=1)
     probe_after = probe.greedy(policy, tokenizer, device, autocast)
     if world.main:
         probe_doc = probe.document(probe_after, probe_before, dtypes.name_of(precision.compute))

@@ -34,6 +34,8 @@ export const nonRetryableErrors = {
   invalidArtifact: 'InvalidArtifactError',
   /** A write-once artifact exists with different content (nondeterminism or a changed config). */
   artifactConflict: 'ArtifactConflictError',
+  /** The trainer ran out of GPU memory: the same job would again, so the trainer config must change. */
+  trainerOutOfMemory: 'TrainerOutOfMemoryError',
 } as const;
 
 export const nonRetryableErrorTypes: string[] = Object.values(nonRetryableErrors);

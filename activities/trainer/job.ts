@@ -43,10 +43,10 @@ export interface TrainerJob {
 }
 
 /** The run config's trainer section minus what only the launcher uses. */
-export type TrainerHyperparameters = Omit<RunConfig['trainer'], 'command' | 'parallelRoles' | 'maxAttempts' | 'devices'>;
+export type TrainerHyperparameters = Omit<RunConfig['trainer'], 'command' | 'parallelRoles' | 'maxAttempts' | 'devices' | 'stallMinutes'>;
 
 export function hyperparameters(trainer: RunConfig['trainer']): TrainerHyperparameters {
-  const { command: _command, parallelRoles: _parallel, maxAttempts: _attempts, devices: _devices, ...rest } = trainer;
+  const { command: _command, parallelRoles: _parallel, maxAttempts: _attempts, devices: _devices, stallMinutes: _stall, ...rest } = trainer;
   return rest;
 }
 

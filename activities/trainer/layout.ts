@@ -12,10 +12,13 @@ import { InvalidArtifactError } from '../artifact-errors.js';
  *   manifest.json             written last, once (putIfAbsent): its presence is what "finished" means
  *   attempt-<a>-<id>/...      the files; one folder per activity attempt, and only the folder the
  *                             manifest names counts
+ *   trained-<job digest>.json the manifest-to-be, written once (putIfAbsent) right after the trainer's
+ *                             output is stored: a retry on any worker finds it and writes the
+ *                             manifest instead of training again; deleted with the manifest written
  *
  * Each attempt uploads into a folder of its own, so two attempts alive at once (a worker presumed
  * dead that is still uploading) can never mix their files, and a crash mid-upload leaves a folder
- * no manifest names. The attempt that writes the manifest deletes the other folders.
+ * no manifest names. The attempt that writes the manifest deletes the other folders and the markers.
  */
 export const MANIFEST = 'manifest.json';
 /** The trainer's completion marker inside its output directory (docs/trainer-contract.md). */
@@ -56,8 +59,14 @@ export function attemptDir(attempt: number, id: string): string {
   return `attempt-${attempt}-${id}`;
 }
 
-export async function readManifest(store: ObjectStore, prefix: string): Promise<CheckpointManifest | undefined> {
-  const key = prefix ? `${prefix}/${MANIFEST}` : MANIFEST;
+/** The stored-output marker of one trainer job (same inputs and hyperparameters, same digest). */
+export function trainedMarker(jobDigest: string): string {
+  return `trained-${jobDigest}.json`;
+}
+
+/** The manifest under `prefix`, or a trained marker there when `file` names one. */
+export async function readManifest(store: ObjectStore, prefix: string, file = MANIFEST): Promise<CheckpointManifest | undefined> {
+  const key = prefix ? `${prefix}/${file}` : file;
   const manifest = await getJson<CheckpointManifest>(store, key);
   if (manifest === undefined) return undefined;
   const alias = manifest.alias;
