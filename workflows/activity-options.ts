@@ -55,8 +55,9 @@ export function stageOptions(config: Pick<RunConfig, 'timeouts' | 'trainer'> & {
     orchestration: batchStage(taskQueues.orchestration, timeouts.executeMinutes, timeouts, retry(retries, retries.bookkeeping)),
     generate: batchStage(taskQueues.llm, timeouts.generateMinutes, timeouts, retry(retries, retries.generate)),
     execute: batchStage(taskQueues.sandbox, timeouts.executeMinutes, timeouts, retry(retries, retries.execute)),
-    // Every attempt that fails after training costs GPU time; a retry reuses the finished trainer
-    // output (activities/update-policy.ts), so an attempt lost to an upload is cheap.
+    // An attempt that fails after training costs no second training: its output is stored and
+    // marked before the manifest, and a retry on any worker finishes from the marker
+    // (activities/update-policy.ts).
     train: batchStage(taskQueues.gpu, timeouts.trainMinutes, timeouts, retry(retries, trainer.maxAttempts)),
     /** Loading weights into a server takes minutes for large models, not hours. */
     publish: batchStage(taskQueues.llm, 30, timeouts, retry(retries, retries.publish)),

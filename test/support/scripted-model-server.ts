@@ -32,6 +32,8 @@ export interface ScriptedModelServer {
   crashOnNextCompletion(downMs?: number): void;
   /** Crashes that `crashOnNextCompletion` armed and that happened. */
   readonly crashes: number;
+  /** While true, `POST /v1/load_checkpoint` answers 200, reports the new path and keeps answering from the old weights (a reload bug vLLM has shipped). */
+  ignoreReloads: boolean;
   close(): Promise<void>;
 }
 
@@ -47,10 +49,13 @@ export interface ScriptedModelServer {
 export async function startScriptedModelServer(opts: { model: string; checkpoint: string; script: Script }): Promise<ScriptedModelServer> {
   let instance = '';
   let path = '';
+  /** The weights answers come from: what was loaded, unless a reload was ignored. */
+  let weights = '';
   let version = 0;
   let requests = 0;
   let crashes = 0;
   let crashArmed: number | undefined;
+  const control = { ignoreReloads: false };
   const loads: string[] = [];
   const adapterLoads: string[] = [];
   const requestedModels: string[] = [];
@@ -58,6 +63,7 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
   const fresh = () => {
     instance = randomBytes(4).toString('hex');
     path = opts.checkpoint;
+    weights = path;
     version = 0;
     adapters.clear();
   };
@@ -91,7 +97,9 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
       return void res.end(`Success: LoRA adapter '${name}' removed successfully.`);
     }
     if (route === 'POST /v1/load_checkpoint') {
+      // An ignored reload still reports the new path, as a server that believes it loaded it does.
       path = String(body.path);
+      if (!control.ignoreReloads) weights = path;
       version += 1;
       loads.push(path);
       return reply(200, { model: opts.model, path, version });
@@ -109,7 +117,7 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
       if (body.logprobs === true) {
         // The on-policy probe: a server serving the loaded weights answers with their log-probs,
         // which the trainer recorded beside them (probe.json); the initial model has none.
-        const recorded = await readFile(join(adapter ? adapters.get(adapter)! : path, 'probe.json'), 'utf8').then(
+        const recorded = await readFile(join(adapter ? adapters.get(adapter)! : weights, 'probe.json'), 'utf8').then(
           (t) => (JSON.parse(t) as { current: { tokenIds: number[]; tokens: string[]; logprobs: number[] } }).current,
           () => ({ tokenIds: [0], tokens: ['x'], logprobs: [-1] }),
         );
@@ -167,6 +175,12 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
     restart,
     crashOnNextCompletion(downMs = 2_000) {
       crashArmed = downMs;
+    },
+    get ignoreReloads() {
+      return control.ignoreReloads;
+    },
+    set ignoreReloads(on: boolean) {
+      control.ignoreReloads = on;
     },
     close: stop,
   };

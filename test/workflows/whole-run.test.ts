@@ -7,6 +7,8 @@ import type { Client } from '@temporalio/client';
 import type { codeA1Training } from '../../workflows/training.js';
 import { iterationProgressQuery, iterationWorkflowId } from '../../workflows/iteration.js';
 import { keys, taskQueues } from '../../workflows/contract.js';
+import { progressQuery, retryUpdate } from '../../workflows/run-control.js';
+import { blockedAttribute } from '../../workflows/search-attributes.js';
 import type { IterationRecord } from '../../workflows/contract.js';
 import type { RunConfigInput } from '../../config/run-config.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
@@ -191,6 +193,38 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     const book = await finalBook(runId);
     assert.ok(JSON.stringify(book).includes('clamp(-5, 0, 10) == 0'), `the test that broke the buggy candidate is in the book: ${JSON.stringify(book)}`);
     uninterrupted = { runId, book };
+  });
+
+  it('a server that ignores reloads blocks the run at publishPolicy within its budget; retry once it loads them completes the run', async () => {
+    const runId = uniqueRunId('stale');
+    const worker = await startWorkers();
+    const config = { ...runConfig(runId, datasetPath, checkpoint, code, test), retries: { publish: 2, initialIntervalSeconds: 0.2, maximumIntervalSeconds: 0.5 } };
+    code.ignoreReloads = true;
+    try {
+      const handle = await start(config);
+      await until('the run to block', async () => Boolean((await handle.query(progressQuery)).blocked), 600_000);
+      const { blocked, completedIterations } = await handle.query(progressQuery);
+      assert.equal(completedIterations, 1, 'iteration 0 sampled from the initial weights, which the server has');
+      assert.equal(blocked?.iteration, 1);
+      assert.equal(blocked?.stage, 'publishPolicy');
+      assert.equal(blocked?.attempts, 2);
+      assert.equal(blocked?.errorType, 'ServedCheckpointChangedError');
+      assert.match(blocked?.error ?? '', /does not serve .*checkpoints\/code\/iter-0/);
+      assert.equal((await handle.describe()).typedSearchAttributes.get(blockedAttribute), true);
+
+      code.ignoreReloads = false;
+      await handle.executeUpdate(retryUpdate);
+      const final = await handle.result();
+      assert.equal(final.completedIterations, 2);
+      const records = await written(runId, 'iterations/');
+      assert.deepEqual(records, ['iterations/00000000.json', 'iterations/00000001.json']);
+      // Blocking and retrying wrote nothing twice: every stage output of both iterations once.
+      const outputs = [0, 1].flatMap((i) => Object.values(stageOutputKeys(runId, i)));
+      assertWrittenOnce(counter.writes(), `${bucket}/${keys.run(runId)}/`, outputs.map((key) => `${bucket}/${key}`));
+    } finally {
+      code.ignoreReloads = false;
+      await stopWorkers(worker);
+    }
   });
 
   it('with LoRA trains an adapter per role on one shared server, and samples the next iteration from both adapters', async () => {

@@ -5,6 +5,7 @@ import type { ServedModel } from '../model-cards.js';
 import { ServedCheckpointChangedError } from '../served-errors.js';
 import type { ServerApi } from '../server-api.js';
 import { loadAdapter } from './adapters.js';
+import { runProbe } from '../probe.js';
 import type { Adapter, Dialect, FullWeights, Published, ServingBackend } from './backend.js';
 
 /** vLLM's request and answer shapes, which the embedded server speaks (python/serving/chat.py). */
@@ -30,7 +31,15 @@ export const embedded: ServingBackend = {
   ...vllmDialect,
 
   async publishFull(api, weights) {
-    const card = await loadCheckpoint(api, weights);
+    // A server that reports the checkpoint may still answer from older weights (a reload that
+    // kept them): with a probe, only its verdict lets the load be skipped.
+    const reported = await servedCard(api, weights);
+    if (reported && weights.probe) {
+      const verdict = await runProbe(api, vllmDialect, weights.model, weights.model, weights.probe);
+      if (verdict.ok) return { weights: weights.model, verdict, ...label(reported) };
+      log.warn('the server reports the checkpoint but answers from other weights: loading it again', { root: api.root, path: weights.dir });
+    }
+    const card = await loadCheckpoint(api, weights, reported !== undefined && weights.probe !== undefined);
     return { weights: weights.model, ...label(card) };
   },
 
@@ -43,10 +52,17 @@ export const embedded: ServingBackend = {
   },
 };
 
-async function loadCheckpoint(api: ServerApi, weights: FullWeights): Promise<ServedModel | undefined> {
+/** The server's model card when it reports serving `weights.dir`. */
+async function servedCard(api: ServerApi, weights: FullWeights): Promise<ServedModel | undefined> {
+  const current = (await modelCards(api)).find((m) => m.id === weights.model);
+  return current && cardPath(current) === weights.dir ? current : undefined;
+}
+
+/** Loads `weights` unless the server reports them already (`force`: load anyway). */
+async function loadCheckpoint(api: ServerApi, weights: FullWeights, force = false): Promise<ServedModel | undefined> {
   const card = async () => (await modelCards(api)).find((m) => m.id === weights.model);
   let current = await card();
-  if (current && cardPath(current) === weights.dir) return current;
+  if (!force && current && cardPath(current) === weights.dir) return current;
   const loaded = (await api.post('/v1/load_checkpoint', { path: weights.dir })) as { version?: number };
   log.info('endpoint now serves the checkpoint', { root: api.root, path: weights.dir, version: loaded.version });
   current = await card();

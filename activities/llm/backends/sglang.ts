@@ -4,6 +4,7 @@ import { ServedCheckpointChangedError } from '../served-errors.js';
 import { ModelServerError } from '../server-api.js';
 import type { ServerApi } from '../server-api.js';
 import { loadAdapter } from './adapters.js';
+import { runProbe } from '../probe.js';
 import type { Dialect, ServingBackend } from './backend.js';
 
 interface ModelInfo {
@@ -51,7 +52,13 @@ export const sglang: ServingBackend = {
     if (!weights.probe && weights.initial && current.model_path === weights.dir) {
       return { weights: weights.model, ...(current.weight_version ? { label: current.weight_version } : {}) };
     }
-    if (current.model_path === weights.dir && current.weight_version === version) return { weights: weights.model, label: version };
+    if (current.model_path === weights.dir && current.weight_version === version) {
+      // Reported is not proof (a reload that kept the old weights): with a probe, its verdict decides.
+      if (!weights.probe) return { weights: weights.model, label: version };
+      const verdict = await runProbe(api, sglangDialect, weights.model, weights.model, weights.probe);
+      if (verdict.ok) return { weights: weights.model, label: version, verdict };
+      log.warn('SGLang reports the checkpoint but answers from other weights: loading it again', { root: api.root, path: weights.dir });
+    }
     const answer = (await api.post('/update_weights_from_disk', { model_path: weights.dir, weight_version: version, flush_cache: true })) as {
       success?: boolean;
       message?: string;
