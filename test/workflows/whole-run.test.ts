@@ -227,6 +227,42 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     }
   });
 
+  it('a trainer that hangs blocks the run at updatePolicy within its budget; retry after it is fixed completes the run', async () => {
+    const runId = uniqueRunId('hang');
+    const hang = `${dir}/${runId}.hang`;
+    await writeFile(hang, '');
+    // The built-in trainer, unless the hang file exists: then one progress line and silence.
+    const trainer = `if [ -e ${hang} ]; then echo '{"event":"start"}'; exec sleep 600; fi; exec ${localStack.repoRoot}/.venv/bin/python ${localStack.repoRoot}/python/trainer.py "$1"`;
+    const config = {
+      ...runConfig(runId, datasetPath, checkpoint, code, test, { stallMinutes: 0.75, maxAttempts: 2, command: ['bash', '-c', trainer, 'trainer'] }),
+      iterations: 1,
+      retries: { initialIntervalSeconds: 0.2, maximumIntervalSeconds: 0.5 },
+    };
+    const worker = await startWorkers();
+    try {
+      const handle = await start(config);
+      await until('the run to block', async () => Boolean((await handle.query(progressQuery)).blocked), 600_000);
+      const { blocked } = await handle.query(progressQuery);
+      assert.equal(blocked?.stage, 'updatePolicy');
+      assert.equal(blocked?.attempts, 2);
+      assert.equal(blocked?.errorType, 'TrainerStalledError');
+      assert.match(blocked?.error ?? '', /^no trainer progress for 0\.75 min \(last: \{"event":"start"\}\); killed it$/);
+
+      await rm(hang);
+      await handle.executeUpdate(retryUpdate);
+      const final = await handle.result();
+      assert.equal(final.completedIterations, 1);
+      const record = await getJson<IterationRecord>(store, keys.iterationRecord(runId, 0));
+      assert.equal(record?.metrics['train.code.trained'], 1);
+      assert.equal(record?.metrics['train.test.trained'], 1);
+      const outputs = Object.values(stageOutputKeys(runId, 0));
+      assertWrittenOnce(counter.writes(), `${bucket}/${keys.run(runId)}/`, outputs.map((key) => `${bucket}/${key}`));
+    } finally {
+      await rm(hang, { force: true });
+      await stopWorkers(worker);
+    }
+  });
+
   it('with LoRA trains an adapter per role on one shared server, and samples the next iteration from both adapters', async () => {
     const runId = uniqueRunId('lora');
     const served = await realpath(resolveCheckpointRef(checkpoint, parseWorkerEnv(process.env).modelsDir));
