@@ -19,7 +19,9 @@ Routes (errors in OpenAI's shape {"error": {message, type, param, code}} unless 
                                     the server's count of adapter loads at its load
     GET  /v1/models/NAME            one card
     POST /v1/chat/completions       messages, n, temperature, top_p, max_tokens, seed, stop, logprobs,
-                                    top_logprobs (0-20, only with logprobs: else 400); "model" is the
+                                    top_logprobs (0-20, only with logprobs: else 400), ignore_eos (as
+                                    vLLM's: the end-of-turn token does not end a choice; needs
+                                    max_tokens; for benchmarks of fixed length); "model" is the
                                     base's name (no adapter) or a loaded adapter's; else 404
                                     model_not_found
     POST /v1/load_checkpoint        {"path": DIR}: swap in new base weights without restarting; the
@@ -113,6 +115,9 @@ same logits. Logits can differ in the last bits when a request shares a batch (o
 matrix shapes, other adapters), which flips a sample only at a near tie. Without a seed each choice
 draws a fresh one.
 
+Linear layers: a float32 model on CPU computes them with weights packed once for oneDNN
+(serving/packed_linear.py), not through MKL's sgemm, which re-packs every weight on every call.
+
 Batching: sequences (n per request) wait up to batch_wait_ms in a queue; the scheduler thread decodes
 up to max_batch of them together (left padding, one KV cache), drops finished rows from the batch,
 and takes the next batch when this one is done. Rows of one batch may use different adapters
@@ -120,7 +125,8 @@ and takes the next batch when this one is done. Rows of one batch may use differ
 finishes on the weights it started with.
 
 Layout: serving/engine.py loads base checkpoints (in the dtype that dtypes.py picks for the trainer too),
-serving/adapters.py LoRA adapters, serving/attention.py the CPU attention of decode steps, serving/chat.py
+serving/adapters.py LoRA adapters, serving/packed_linear.py the packed float32 linear layers,
+serving/attention.py the CPU attention of decode steps, serving/chat.py
 parses requests and writes responses, serving/decoding.py samples and decodes a batch (and computes
 log-probabilities), serving/scheduler.py batches and pauses, serving/routes.py is the HTTP side.
 """

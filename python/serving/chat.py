@@ -31,6 +31,7 @@ class Completion:
     return_token_ids: bool
     logprobs: bool = False  # return each generated token's log-probability
     top_logprobs: int = 0  # and the k most likely tokens' at each position
+    ignore_eos: bool = False  # vLLM's sampling extension: only max_tokens or a stop string ends a choice (benchmarks)
     number: int = 0  # order of submission (set by the scheduler): a pause in abort mode ends those up to its count
     sequences: list["Sequence"] = field(default_factory=list)
     engine: Engine | None = None  # the engine that decoded it (set by the scheduler)
@@ -159,6 +160,12 @@ def parse_chat_request(body, cfg: ServerConfig, engine: Engine) -> Completion:
     if top_logprobs is not None and not logprobs:  # vLLM's rule, and OpenAI's
         raise ApiError(400, "when using top_logprobs, logprobs must be set to true", param="top_logprobs")
 
+    ignore_eos = body.get("ignore_eos", False)
+    if not isinstance(ignore_eos, bool):
+        raise ApiError(400, "ignore_eos must be a boolean", param="ignore_eos")
+    if ignore_eos and body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
+        raise ApiError(400, "ignore_eos needs max_tokens", param="ignore_eos")
+
     max_tokens = integer(body, "max_tokens", 1)
     if max_tokens is None:
         max_tokens = integer(body, "max_completion_tokens", 1)
@@ -178,6 +185,7 @@ def parse_chat_request(body, cfg: ServerConfig, engine: Engine) -> Completion:
         return_token_ids=return_token_ids,
         logprobs=logprobs,
         top_logprobs=top_logprobs or 0,
+        ignore_eos=ignore_eos,
     )
     check_context(completion, engine)
     return completion

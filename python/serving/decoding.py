@@ -27,7 +27,10 @@ def sample_tokens(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.
     target = (uniform * cdf[:, -1])[:, None]
     index = torch.searchsorted(cdf, target, right=True).clamp(max=logits.shape[-1] - 1)
     sampled = (order.gather(-1, index) if order is not None else index)[:, 0]
-    return torch.where(temperature <= 0, logits.argmax(dim=-1), sampled)
+    greedy = temperature <= 0
+    if not bool(greedy.any()):  # an argmax over the vocabulary costs as much as the softmax
+        return sampled
+    return torch.where(greedy, logits.argmax(dim=-1), sampled)
 
 
 def record_logprobs(logits: torch.Tensor, tokens: torch.Tensor, rows: list[int], seqs: list[Sequence]) -> None:
@@ -57,7 +60,7 @@ def decode(engine: Engine, token_ids: list[int]) -> str:
 def finish_reason_after(engine: Engine, s: Sequence) -> str | None:
     """Appends nothing; decides whether s stops after its latest token, and sets s.text."""
     c = s.completion
-    if s.token_ids[-1] in engine.eos_ids:
+    if s.token_ids[-1] in engine.eos_ids and not c.ignore_eos:
         s.text = decode(engine, s.token_ids)
         return "stop"
     if c.stop:

@@ -13,6 +13,7 @@ import dtypes
 
 from . import attention
 from .adapters import AdapterSet
+from .packed_linear import can_pack, pack_linears
 
 log = logging.getLogger("model_server")
 
@@ -74,6 +75,8 @@ def load_engine(path: str, version: int, dtype_name: str, max_loras: int, fallba
     if problems or info.get("error_msgs"):
         raise ValueError(f"checkpoint weights do not match the model: {problems or info['error_msgs']}")
     model.to(device).eval()
+    if can_pack(model):  # float32 on CPU: decode steps spend most of their time in these matmuls
+        pack_linears(model)
 
     has_tokenizer = (ckpt / "tokenizer.json").is_file() or (ckpt / "tokenizer_config.json").is_file()
     if has_tokenizer:

@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from conftest import MODEL_NAME
 from serving.attention import grouped_decode_attention
 from serving.kv_cache import GROWTH, GrowingLayer
+from serving.packed_linear import PackedLinear, can_pack, pack_linears
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 PROMPT = "Write a Python function that adds two numbers."
@@ -90,6 +91,14 @@ def test_an_answer_that_ends_by_itself_keeps_its_end_token(server, tokenizer):
     assert tokenizer.decode(choice["token_ids"], skip_special_tokens=True) == choice["message"]["content"]
 
 
+def test_ignore_eos_decodes_past_the_end_token_up_to_max_tokens(server, tokenizer):
+    [ended] = server.chat("What is the capital of France?", max_tokens=32, temperature=0)["choices"]
+    assert ended["finish_reason"] == "stop"
+    [choice] = server.chat("What is the capital of France?", max_tokens=40, temperature=0, ignore_eos=True)["choices"]
+    assert choice["finish_reason"] == "length" and len(choice["token_ids"]) == 40
+    assert choice["token_ids"][:len(ended["token_ids"])] == ended["token_ids"]
+
+
 def test_token_ids_can_be_left_out(server):
     body = server.chat(max_tokens=2, return_token_ids=False)
     assert "prompt_token_ids" not in body and "token_ids" not in body["choices"][0]
@@ -133,6 +142,8 @@ def test_concurrent_requests_share_batches(server):
     ({"min_p": 0.05}, "min_p"),
     ({"presence_penalty": 0.5}, "presence_penalty"),
     ({"lora_path": "no-such-adapter", "model": "other"}, "lora_path"),
+    ({"ignore_eos": 1, "max_tokens": 4}, "ignore_eos"),
+    ({"ignore_eos": True}, "ignore_eos"),
 ])
 def test_bad_parameters_are_answered_with_400(server, body, param):
     request = {"model": MODEL_NAME, "messages": [{"role": "user", "content": "hi"}], **body}
@@ -239,3 +250,20 @@ def test_the_growing_cache_holds_what_concatenation_would_across_regrowth_and_ro
         got_keys, got_values = layer.update(new_keys, new_values)
     assert layer.get_seq_length() == keys.shape[-2] == GROWTH + 44
     assert torch.equal(got_keys, keys.float()) and torch.equal(got_values, values.float())
+
+
+def test_packed_linear_layers_compute_what_nn_linear_does_and_tied_weights_stay_plain():
+    torch.manual_seed(0)
+    model = torch.nn.ModuleDict({"a": torch.nn.Linear(64, 96), "b": torch.nn.Linear(96, 32, bias=False),
+                                 "embed": torch.nn.Embedding(32, 64), "head": torch.nn.Linear(64, 32, bias=False)})
+    model["head"].weight = model["embed"].weight  # tied, as many small models' output layers are
+    a, b = model["a"].weight.clone(), model["b"].weight.clone()
+    bias = model["a"].bias.clone()
+    assert can_pack(model) and pack_linears(model) == 2
+    assert type(model["a"]) is PackedLinear and type(model["head"]) is torch.nn.Linear
+    assert model["a"].in_features == 64 and model["a"].out_features == 96
+    x = torch.randn(3, 5, 64)
+    with torch.inference_mode():
+        for rows in (x, x[:, -1], x[:1, ::2]):  # a prompt, a decode step's rows, a strided view
+            expected = torch.nn.functional.linear(torch.nn.functional.linear(rows, a, bias), b)
+            torch.testing.assert_close(model["b"](model["a"](rows)), expected, rtol=1e-5, atol=1e-5)
