@@ -8,7 +8,7 @@ import { tempDir } from '../support/config.js';
 import { testS3Connection } from '../support/s3.js';
 
 const bin = fileURLToPath(new URL('../../bin/code-a1.js', import.meta.url));
-const commands = ['bench', 'check', 'eval', 'eval-solutions', 'exec', 'preflight', 'report', 'resume', 'run', 'schedule', 'schema', 'score', 'stack', 'tensorboard', 'worker'];
+const commands = ['bench', 'check', 'eval', 'eval-solutions', 'exec', 'pause', 'preflight', 'report', 'resume', 'retry', 'run', 'schedule', 'schema', 'score', 'stack', 'stop', 'tensorboard', 'worker'];
 
 /** The real CLI binary, without the stack's credentials; never throws. */
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -55,6 +55,8 @@ describe('the command line', () => {
     ['schedule', 'create', '--iterations=0'],
     ['preflight'],
     ['preflight', '--config', 'x.json', '--wait-for-workers', 'soon'],
+    ['retry'],
+    ['pause', 'a', 'b'],
   ]) {
     it(`answers a usage error with one line and exit status 2: ${args.join(' ')}`, async () => {
       const { code, stderr } = await cli(...args);
