@@ -36,8 +36,8 @@ describe('the exec and check commands', () => {
     const { code, stdout } = await cli(['exec', '--program', join(dir, 'program.py'), '--timeout-ms', '5000']);
     assert.equal(code, 0);
     const result = JSON.parse(stdout);
-    assert.deepEqual(Object.keys(result), ['status', 'exitCode', 'stdout', 'stderr', 'durationMs']);
-    assert.deepEqual([result.status, result.exitCode, result.stdout, result.stderr], ['error', 4, 'out\n', 'err\n']);
+    assert.deepEqual(Object.keys(result), ['status', 'exitCode', 'stdout', 'stderr', 'durationMs', 'outputTruncated']);
+    assert.deepEqual([result.status, result.exitCode, result.stdout, result.stderr, result.outputTruncated], ['error', 4, 'out\n', 'err\n', false]);
   });
 
   it('check validates against the reference, then runs valid tests with the reference values', async () => {
