@@ -199,10 +199,17 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     const runId = uniqueRunId('stale');
     const worker = await startWorkers();
     const config = { ...runConfig(runId, datasetPath, checkpoint, code, test), retries: { publish: 2, initialIntervalSeconds: 0.2, maximumIntervalSeconds: 0.5 } };
+    // From the initial weights: weights an earlier test's run trained (same seed, same data) would
+    // pass this run's probe, and the stale server would not be stale.
+    await code.restart(0);
     code.ignoreReloads = true;
     try {
       const handle = await start(config);
-      await until('the run to block', async () => Boolean((await handle.query(progressQuery)).blocked), 600_000);
+      await until('the run to block', async () => {
+        const progress = await handle.query(progressQuery);
+        assert.notEqual(progress.completedIterations, 2, 'the run completed: the stale server was not caught');
+        return Boolean(progress.blocked);
+      }, 600_000);
       const { blocked, completedIterations } = await handle.query(progressQuery);
       assert.equal(completedIterations, 1, 'iteration 0 sampled from the initial weights, which the server has');
       assert.equal(blocked?.iteration, 1);
