@@ -8,7 +8,7 @@ import type { codeA1Training } from '../../workflows/training.js';
 import { iterationProgressQuery, iterationWorkflowId } from '../../workflows/iteration.js';
 import { keys, taskQueues } from '../../workflows/contract.js';
 import { progressQuery, retryUpdate } from '../../workflows/run-control.js';
-import { blockedAttribute } from '../../workflows/search-attributes.js';
+import { blockedAttribute, stageAttribute } from '../../workflows/search-attributes.js';
 import type { IterationRecord } from '../../workflows/contract.js';
 import type { RunConfigInput } from '../../config/run-config.js';
 import { parseWorkerEnv } from '../../config/worker-env.js';
@@ -254,6 +254,9 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
       assert.equal(blocked?.attempts, 2);
       assert.equal(blocked?.errorType, 'TrainerStalledError');
       assert.match(blocked?.error ?? '', /^no trainer progress for 0\.75 min \(last: \{"event":"start"\}\); killed it$/);
+      const attributes = (await handle.describe()).typedSearchAttributes;
+      assert.equal(attributes.get(blockedAttribute), true);
+      assert.equal(attributes.get(stageAttribute), 'updatePolicy');
 
       await rm(hang);
       await handle.executeUpdate(retryUpdate);
