@@ -52,7 +52,14 @@ export type WorkerKind = 'orchestration' | 'llm' | 'sandbox' | 'gpu';
  * namespace and the S3 endpoint `s3` (e.g. a PUT counter in front of the server). Its output is
  * appended to `log`, for when a run does not complete.
  */
-export async function startWorkers(queues: WorkerKind[] | ['all'], s3: S3Connection, workDir: string, log: string, temporal = temporalAddress): Promise<Child> {
+export async function startWorkers(
+  queues: WorkerKind[] | ['all'],
+  s3: S3Connection,
+  workDir: string,
+  log: string,
+  temporal = temporalAddress,
+  env: Record<string, string> = {},
+): Promise<Child> {
   const child = await startProcess(process.execPath, [bin, 'worker', ...queues], 'workers running', {
     TEMPORAL_ADDRESS: temporal,
     TEMPORAL_NAMESPACE: testNamespace,
@@ -62,6 +69,7 @@ export async function startWorkers(queues: WorkerKind[] | ['all'], s3: S3Connect
     AWS_REGION: s3.region,
     // Kept across a worker's kill: a GPU retry on the same machine reuses the finished trainer output.
     CODE_A1_WORK_DIR: workDir,
+    ...env,
   });
   child.process.all?.pipe(createWriteStream(log, { flags: 'a' }));
   return child;

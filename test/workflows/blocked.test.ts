@@ -1,43 +1,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { freePort } from '../../infra/process.js';
 import { startOrAttach } from '../../cli/follow-run.js';
 import { progressQuery } from '../../workflows/run-control.js';
 import { blockedAttribute, stageAttribute } from '../../workflows/search-attributes.js';
 import type { codeA1Training } from '../../workflows/training.js';
-import { connectClient, temporalAddress, testNamespace } from '../support/temporal.js';
+import { connectClient } from '../support/temporal.js';
+import { cli, cliEnv, scrape } from '../support/cli.js';
 import { rawConfig, tempDir } from '../support/config.js';
 import { appliedCounts, callCounts, readJournal } from '../support/journal.js';
 import { startScript, until } from '../support/processes.js';
 import type { Child } from '../support/processes.js';
-
-const bin = fileURLToPath(new URL('../../bin/code-a1.js', import.meta.url));
-const workerEnv = { TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_NAMESPACE: testNamespace };
-
-/** The real CLI binary against the test namespace; never throws. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { env: { ...process.env, ...workerEnv } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** `name{labels} value` lines of a Prometheus scrape whose labels include `labels`. */
-async function scrape(address: string, name: string, labels: Record<string, string>): Promise<number[]> {
-  const text = await (await fetch(`http://${address}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
-    .map((line) => Number(line.split(' ').at(-1)));
-}
 
 describe('a stage that keeps failing with an unclassified error', () => {
   let client: Client;
@@ -52,7 +27,7 @@ describe('a stage that keeps failing with an unclassified error', () => {
   before(async () => {
     dir = await tempDir();
     metrics = `127.0.0.1:${await freePort()}`;
-    worker = await startScript('test/support/failing-stage-worker.ts', [dir], { ...workerEnv, CODE_A1_METRICS_ADDRESS: metrics });
+    worker = await startScript('test/support/failing-stage-worker.ts', [dir], { ...cliEnv, CODE_A1_METRICS_ADDRESS: metrics });
     ({ client, close } = await connectClient());
     raw = rawConfig(`${dir}/store`, { iterations: 2, retries: { bookkeeping: 3, initialIntervalSeconds: 0.1, maximumIntervalSeconds: 0.2 } });
     runId = raw.runId;
@@ -98,11 +73,11 @@ describe('a stage that keeps failing with an unclassified error', () => {
   });
 
   it('shows it in report and ends a follow with exit status 3 and the retry command', async () => {
-    const report = await cli('report', runId, '--storage', `file://${dir}/store`, '--out', `${dir}/report.html`);
+    const report = await cli(['report', runId, '--storage', `file://${dir}/store`, '--out', `${dir}/report.html`]);
     assert.equal(report.code, 0, report.stderr);
     assert.match(report.stderr, /Blocked: 1 iteration complete; blocked since .* in iteration 1, stage score \(score\) after 3 attempts: Error: ENOSPC/);
     assert.match(await readFile(`${dir}/report.html`, 'utf8'), /data-state="blocked"/);
-    const follow = await cli('resume', runId, '--config', await configFile());
+    const follow = await cli(['resume', runId, '--config', await configFile()]);
     assert.equal(follow.code, 3, follow.stderr);
     assert.match(follow.stderr, new RegExp(`npx code-a1 retry ${runId}`));
     assert.doesNotMatch(follow.stderr, /^\s+at /m);
@@ -110,7 +85,7 @@ describe('a stage that keeps failing with an unclassified error', () => {
 
   it('retry after the cause is removed completes the run, nothing run twice', async () => {
     await rm(`${dir}/fail.1.score`);
-    const retried = await cli('retry', runId);
+    const retried = await cli(['retry', runId]);
     assert.equal(retried.code, 0, retried.stderr);
     const final = await handle.result();
     assert.equal(final.completedIterations, 2);
@@ -131,7 +106,7 @@ describe('a stage that keeps failing with an unclassified error', () => {
   });
 
   it('refuses to retry a run that is not blocked, with the reason', async () => {
-    const refused = await cli('retry', runId);
+    const refused = await cli(['retry', runId]);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /no running run|is not blocked/);
   });

@@ -19,7 +19,8 @@ import type { ObjectStore } from '../../activities/storage/index.js';
 import { localS3Connection, s3Binary, startS3, stopS3 } from '../../infra/s3-server.js';
 import { freePort } from '../../infra/process.js';
 import { localStack } from '../../infra/stack.js';
-import { connectClient } from '../support/temporal.js';
+import { connectClient, temporalAddress } from '../support/temporal.js';
+import { cli, scrape } from '../support/cli.js';
 import { tempDir, uniqueRunId } from '../support/config.js';
 import type { Child } from '../support/processes.js';
 import { killHard, until } from '../support/processes.js';
@@ -124,8 +125,10 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     await rm(s3Dir, { recursive: true, force: true });
   });
 
-  async function startWorkers(): Promise<Child> {
-    const child = await startRealWorkers(['all'], { ...localS3Connection(s3Port), endpoint: counter.endpoint }, `${dir}/work`, `${dir}/workers.log`);
+  /** Workers on the counted S3 endpoint; with `metrics` (host:port) they serve Prometheus there. */
+  async function startWorkers(metrics?: string): Promise<Child> {
+    const env: Record<string, string> = metrics ? { CODE_A1_METRICS_ADDRESS: metrics } : {};
+    const child = await startRealWorkers(['all'], workerS3(), `${dir}/work`, `${dir}/workers.log`, temporalAddress, env);
     workers.add(child);
     return child;
   }
@@ -133,6 +136,26 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
   async function stopWorkers(child: Child): Promise<void> {
     workers.delete(child);
     await killHard(child);
+  }
+
+  const workerS3 = () => ({ ...localS3Connection(s3Port), endpoint: counter.endpoint });
+
+  /**
+   * What a user sees of a blocked run besides the query: `report`'s status line (read from S3 as
+   * the user's shell would, with the worker's credentials) and the Prometheus gauge. A run blocked
+   * before its first record has no HTML to write: report says so and exits 2, after the line.
+   */
+  async function assertBlockedSeen(runId: string, metrics: string, line: RegExp, reportExit = 0): Promise<void> {
+    const s3 = workerS3();
+    const report = await cli(['report', runId, '--storage', `s3://${bucket}`, '--out', `${dir}/${runId}.html`], {
+      CODE_A1_S3_ENDPOINT: s3.endpoint!,
+      AWS_ACCESS_KEY_ID: s3.accessKeyId!,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey!,
+      AWS_REGION: s3.region,
+    });
+    assert.equal(report.code, reportExit, report.stderr);
+    assert.match(report.stderr, line);
+    assert.deepEqual(await scrape(metrics, 'code_a1_run_blocked', { run_id: runId }), [1]);
   }
 
   const start = (config: RunConfigInput) =>
@@ -197,7 +220,8 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
 
   it('a server that ignores reloads blocks the run at publishPolicy within its budget; retry once it loads them completes the run', async () => {
     const runId = uniqueRunId('stale');
-    const worker = await startWorkers();
+    const metrics = `127.0.0.1:${await freePort()}`;
+    const worker = await startWorkers(metrics);
     const config = { ...runConfig(runId, datasetPath, checkpoint, code, test), retries: { publish: 2, initialIntervalSeconds: 0.2, maximumIntervalSeconds: 0.5 } };
     // From the initial weights: weights an earlier test's run trained (same seed, same data) would
     // pass this run's probe, and the stale server would not be stale.
@@ -217,12 +241,16 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
       assert.equal(blocked?.attempts, 2);
       assert.equal(blocked?.errorType, 'ServedCheckpointChangedError');
       assert.match(blocked?.error ?? '', /does not serve .*checkpoints\/code\/iter-0/);
-      assert.equal((await handle.describe()).typedSearchAttributes.get(blockedAttribute), true);
+      const attributes = (await handle.describe()).typedSearchAttributes;
+      assert.equal(attributes.get(blockedAttribute), true);
+      assert.equal(attributes.get(stageAttribute), 'publishPolicy');
+      await assertBlockedSeen(runId, metrics, /Blocked: 1 iteration complete; blocked since .* in iteration 1, stage publishPolicy \(publishPolicy\) after 2 attempts: ServedCheckpointChangedError/);
 
       code.ignoreReloads = false;
       await handle.executeUpdate(retryUpdate);
       const final = await handle.result();
       assert.equal(final.completedIterations, 2);
+      assert.deepEqual(await scrape(metrics, 'code_a1_run_blocked', { run_id: runId }), [0]);
       const records = await written(runId, 'iterations/');
       assert.deepEqual(records, ['iterations/00000000.json', 'iterations/00000001.json']);
       // Blocking and retrying wrote nothing twice: every stage output of both iterations once.
@@ -245,7 +273,8 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
       iterations: 1,
       retries: { initialIntervalSeconds: 0.2, maximumIntervalSeconds: 0.5 },
     };
-    const worker = await startWorkers();
+    const metrics = `127.0.0.1:${await freePort()}`;
+    const worker = await startWorkers(metrics);
     try {
       const handle = await start(config);
       await until('the run to block', async () => Boolean((await handle.query(progressQuery)).blocked), 600_000);
@@ -257,11 +286,13 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
       const attributes = (await handle.describe()).typedSearchAttributes;
       assert.equal(attributes.get(blockedAttribute), true);
       assert.equal(attributes.get(stageAttribute), 'updatePolicy');
+      await assertBlockedSeen(runId, metrics, /Blocked: 0 iterations complete; blocked since .* in iteration 0, stage updatePolicy \(updatePolicy\) after 2 attempts: TrainerStalledError: no trainer progress/, 2);
 
       await rm(hang);
       await handle.executeUpdate(retryUpdate);
       const final = await handle.result();
       assert.equal(final.completedIterations, 1);
+      assert.deepEqual(await scrape(metrics, 'code_a1_run_blocked', { run_id: runId }), [0]);
       const record = await getJson<IterationRecord>(store, keys.iterationRecord(runId, 0));
       assert.equal(record?.metrics['train.code.trained'], 1);
       assert.equal(record?.metrics['train.test.trained'], 1);
