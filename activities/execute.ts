@@ -53,7 +53,7 @@ export function createExecuteActivity({ openStore, sandbox, problemsPerShard = 8
 
   async function execute(input: ExecuteInput): Promise<StageResult> {
     const store = openStore(input.storageUri);
-    const prefix = keys.stage(input.runId, input.iteration, 'execution');
+    const prefix = keys.roundStage(input, 'execution');
     const outKey = manifestKey(prefix);
     const summaryKey = `${prefix}/summary.json`;
     const finished = await readManifest(store, outKey);
@@ -97,7 +97,7 @@ export function createExecuteActivity({ openStore, sandbox, problemsPerShard = 8
    */
   async function executeShard(input: ExecuteShardInput): Promise<StageResult> {
     const store = openStore(input.storageUri);
-    const key = shardKey(keys.stage(input.runId, input.iteration, 'execution'), input.shard);
+    const key = shardKey(keys.roundStage(input, 'execution'), input.shard);
     const done = await getJson<ProblemExecution[]>(store, key);
     if (done) return { key, summary: summarize(done) };
 
@@ -168,7 +168,7 @@ export function createMergeExecutionActivity({ openStore }: StorageDeps) {
   return {
     async mergeExecution(input: MergeExecutionInput): Promise<StageResult> {
       const store = openStore(input.storageUri);
-      const prefix = keys.stage(input.runId, input.iteration, 'execution');
+      const prefix = keys.roundStage(input, 'execution');
       const key = manifestKey(prefix);
       const summary = mergeSummaries(input.shards.map((s) => s.summary));
       await writeManifest(store, key, { shards: input.shards.map((s) => s.key), count: input.problems });

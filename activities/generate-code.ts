@@ -40,7 +40,7 @@ export function createGenerateCodeActivity(deps: GenerationDeps) {
 
     return runShardedStage<CodeRollout>({
       store,
-      prefix: keys.stage(input.runId, input.iteration, 'code'),
+      prefix: keys.roundStage(input, 'code'),
       shardCount: shards.length,
       problemsPerShard: perShard,
       heartbeatMs: deps.heartbeatMs,

@@ -53,7 +53,7 @@ export function createGenerateTestsActivity(deps: GenerationDeps) {
 
     return runShardedStage<TestRollout>({
       store,
-      prefix: keys.stage(input.runId, input.iteration, 'tests'),
+      prefix: keys.roundStage(input, 'tests'),
       shardCount: shards.length,
       problemsPerShard: perShard,
       heartbeatMs: deps.heartbeatMs,

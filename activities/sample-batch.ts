@@ -3,7 +3,7 @@ import type { SampleBatchInput, StageResult } from '../workflows/contract.js';
 import { keys } from '../workflows/contract.js';
 import type { Problem } from './records.js';
 import type { DatasetReport } from './dataset/index.js';
-import { loadProblems, sampleBatch } from './dataset/index.js';
+import { loadProblems, roundIndices, sampleBatch } from './dataset/index.js';
 import type { StorageDeps } from './deps.js';
 import { putJsonOnce } from './storage/index.js';
 
@@ -13,10 +13,13 @@ export interface BatchRecord {
   dataset: DatasetReport;
 }
 
-/** Step 1: the iteration's problems, a pure function of (dataset, seed, iteration). */
+/**
+ * Step 1: the iteration's problems, a pure function of (dataset, seed, iteration), or those of an
+ * extra sampling round (input.round): problems the iteration has not sampled yet, possibly none.
+ */
 export function createSampleBatchActivity({ openStore }: StorageDeps) {
   async function sampleBatchActivity(input: SampleBatchInput): Promise<StageResult> {
-    const key = keys.stage(input.runId, input.iteration, 'batch.json');
+    const key = keys.roundStage(input, 'batch.json');
     const store = openStore(input.storageUri);
     const summarize = (batch: BatchRecord): StageResult => ({
       key,
@@ -30,8 +33,9 @@ export function createSampleBatchActivity({ openStore }: StorageDeps) {
       openStore,
       ...(input.dataset.sources ? { sources: input.dataset.sources } : {}),
     });
-    const batch = sampleBatch(problems, { seed: input.seed, iteration: input.iteration, batchSize: input.batchSize });
-    log.info('batch sampled', { runId: input.runId, iteration: input.iteration, problems: batch.length, datasetRows: report.kept });
+    const position = { seed: input.seed, iteration: input.iteration, batchSize: input.batchSize };
+    const batch = input.round ? roundIndices(problems.length, position, input.round).map((i) => problems[i]!) : sampleBatch(problems, position);
+    log.info('batch sampled', { runId: input.runId, iteration: input.iteration, round: input.round ?? 0, problems: batch.length, datasetRows: report.kept });
     return summarize(await putJsonOnce<BatchRecord>(store, key, { problems: batch, dataset: report }));
   }
   return { sampleBatch: sampleBatchActivity };

@@ -59,7 +59,7 @@ export function createScoreActivity(deps: ScoreDeps) {
   return {
     async score(input: ScoreInput): Promise<StageResult> {
       const { runId, iteration } = input;
-      const key = keys.stage(runId, iteration, 'scores.json');
+      const key = keys.roundStage(input, 'scores.json');
       try {
         const store = deps.openStore(input.storageUri);
         const done = await getJson<ScoresRecord>(store, key);

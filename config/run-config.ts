@@ -66,6 +66,18 @@ export const modelEndpointSchema = z.strictObject({
   probe: z.enum(['require', 'warn']).default('require'),
 });
 
+/**
+ * Dynamic sampling (as DAPO fills its batches): a group whose rewards are all equal has no
+ * advantage and trains nothing, and on a small model most groups are like that. While the
+ * iteration holds fewer than `minGroups` groups with variance for either role, it draws another
+ * batch of `batchSize` problems it has not sampled yet, generates, executes and scores them, at
+ * most `maxExtraRounds` times, and trains on every round's groups. 0 extra rounds turns it off.
+ */
+export const dynamicSamplingSchema = z.strictObject({
+  minGroups: z.number().int().nonnegative().default(1),
+  maxExtraRounds: z.number().int().nonnegative().max(16).default(2),
+});
+
 export const algorithmSchema = z.strictObject({
   /** Problems per iteration (Q). Paper: 256. */
   batchSize: z.number().int().positive().default(256),
@@ -87,6 +99,7 @@ export const algorithmSchema = z.strictObject({
   dropZeroVarianceGroups: z.boolean().default(true),
   /** Retire a problem after this many iterations in which every valid candidate passed everything; 0 = never. */
   blacklistAfter: z.number().int().nonnegative().default(0),
+  dynamicSampling: dynamicSamplingSchema.default(dynamicSamplingSchema.parse({})),
 });
 
 export const sandboxSchema = z.strictObject({

@@ -7,6 +7,7 @@ import { createSampleBatchActivity } from '../activities/sample-batch.js';
 import { createScoreActivity } from '../activities/score.js';
 import { createUpdateMistakeBookActivity } from '../activities/update-mistake-book.js';
 import { createMergeExecutionActivity } from '../activities/execute.js';
+import { createMergeRoundsActivity } from '../activities/merge-rounds.js';
 import { createRunControlActivities } from '../activities/add-iterations.js';
 import { createWorker, storageDeps, workflowsPath } from './connect.js';
 
@@ -26,6 +27,7 @@ export function createOrchestrationWorker(env: WorkerEnv): Promise<Worker> {
       ...createScoreActivity(deps),
       ...createUpdateMistakeBookActivity(deps),
       ...createMergeExecutionActivity(deps),
+      ...createMergeRoundsActivity(deps),
       ...createRunControlActivities({ client: temporalClient }),
     },
   });

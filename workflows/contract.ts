@@ -59,6 +59,12 @@ export const keys = {
   run: (runId: string) => `runs/${runId}`,
   iteration: (runId: string, iteration: number) => `runs/${runId}/iter-${iteration}`,
   stage: (runId: string, iteration: number, name: string) => `runs/${runId}/iter-${iteration}/${name}`,
+  /**
+   * A stage output of one sampling round (dynamic sampling): round 0 is the iteration's own batch,
+   * at the keys iterations always had; extra rounds live under `iter-<n>/round-<r>/`.
+   */
+  roundStage: (ref: { runId: string; iteration: number; round?: number }, name: string) =>
+    `runs/${ref.runId}/iter-${ref.iteration}/${ref.round ? `round-${ref.round}/` : ''}${name}`,
   mistakeBook: (runId: string, iteration: number) => `runs/${runId}/mistake-book/iter-${iteration}.json`,
   checkpoint: (runId: string, role: string, iteration: number) => `runs/${runId}/checkpoints/${role}/iter-${iteration}`,
   /**
@@ -75,6 +81,11 @@ export interface IterationRef {
   runId: string;
   iteration: number;
   storageUri: string;
+  /**
+   * The sampling round of a batch stage (sampleBatch through score): 0 or absent for the
+   * iteration's batch, 1.. for the extra batches dynamic sampling draws (keys.roundStage).
+   */
+  round?: number;
 }
 
 export interface StageResult {
@@ -129,6 +140,27 @@ export interface MergeExecutionInput extends IterationRef {
   /** The shards' results, in batch order: keys and small summaries. */
   shards: StageResult[];
   problems: number;
+}
+
+/** One sampling round's outputs, as mergeRounds joins them. */
+export interface RoundKeys {
+  batchKey: string;
+  codeKey: string;
+  testsKey: string;
+  scoresKey: string;
+}
+
+/** Joins the rounds of dynamic sampling into the batch the Mistake Book and the trainer read. */
+export interface MergeRoundsInput extends IterationRef {
+  /** Round 0 first. */
+  rounds: RoundKeys[];
+}
+
+/** The joined rounds: rollouts of both roles and their scores, at keys of their own. */
+export interface MergedRounds {
+  code: StageResult;
+  tests: StageResult;
+  scores: StageResult;
 }
 
 export interface ScoreInput extends IterationRef {
@@ -278,6 +310,7 @@ export interface OrchestrationActivities {
   score(input: ScoreInput): Promise<StageResult>;
   updateMistakeBook(input: UpdateMistakeBookInput): Promise<StageResult>;
   mergeExecution(input: MergeExecutionInput): Promise<StageResult>;
+  mergeRounds(input: MergeRoundsInput): Promise<MergedRounds>;
   recordIteration(input: RecordIterationInput): Promise<IterationRecord>;
 }
 

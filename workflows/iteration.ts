@@ -24,6 +24,7 @@ import type {
   LlmActivities,
   OrchestrationActivities,
   PolicyCheckpoint,
+  RoundKeys,
   SandboxActivities,
   Stage,
   StageResult,
@@ -42,6 +43,8 @@ export interface IterationProgress {
   completedStages: Stage[];
   /** Absent in iterations recorded before blocking existed. */
   blocked?: BlockedStage | null;
+  /** The sampling round the batch stages are in: 0, or an extra round of dynamic sampling. */
+  round?: number;
 }
 
 export const iterationProgressQuery = defineQuery<IterationProgress>('progress');
@@ -97,7 +100,7 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
   const sandbox = proxyActivities<SandboxActivities>(options.execute);
   const gpu = proxyActivities<GpuActivities>(options.train);
 
-  const progress: IterationProgress = { iteration, stage: 'sampleBatch', completedStages: [], blocked: null };
+  const progress: IterationProgress = { iteration, stage: 'sampleBatch', completedStages: [], blocked: null, round: 0 };
   setHandler(iterationProgressQuery, () => progress);
   const results: Partial<Record<Stage, StageResult>> = {};
   const durations: Partial<Record<Stage, number>> = {};
@@ -168,11 +171,12 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
     await report();
     const started = Date.now();
     const { out, blockedMs } = await attempt(name, run);
-    durations[name] = Date.now() - started - blockedMs;
+    // Summed: the batch stages run once per sampling round.
+    durations[name] = (durations[name] ?? 0) + Date.now() - started - blockedMs;
     progress.completedStages.push(name);
     return out;
   }
-  async function keyed(name: Stage, run: () => Promise<StageResult>): Promise<StageResult> {
+  async function keyedStage(name: Stage, run: () => Promise<StageResult>): Promise<StageResult> {
     const out = await stage(name, run);
     results[name] = out;
     return out;
@@ -187,63 +191,106 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
   const previousBook = previous?.mistakeBookKey ?? null;
   const { algorithm } = config;
 
-  const batch = await keyed('sampleBatch', () =>
-    orchestration.sampleBatch({ ...ref, dataset: config.dataset, batchSize: algorithm.batchSize, seed: config.seed }),
-  );
-  // Published at the start rather than after training, so that an iteration resumed after a
-  // model server restart still samples from the weights it expects.
-  await stage('publishPolicy', () =>
-    settleAll(
-      (['code', 'test'] as const).map((role) => publishAll(role, base[role])),
-    ),
-  );
-  const code = await keyed('generateCode', () =>
-    generating('code', () => llm.generateCode({
-      ...ref,
-      batchKey: batch.key,
-      model: config.models.code,
-      checkpoint: base.code,
-      nCode: algorithm.nCode,
-      seed: config.seed,
-    })),
-  );
-  const tests = await keyed('generateTests', () =>
-    generating('test', () => llm.generateTests({
-      ...ref,
+  /**
+   * Steps 1-6 for one batch of problems: round 0 is the iteration's batch; rounds 1.. are the
+   * extra batches of dynamic sampling, under keys of their own (keys.roundStage). Round 0 also
+   * publishes the policies before sampling from them (the extra rounds sample the same weights).
+   * Returns null for an extra round that found no unseen problem left.
+   */
+  async function sampleRound(round: number): Promise<{ batch: StageResult; code: StageResult; tests: StageResult; execution: StageResult; scores: StageResult } | null> {
+    const at = round === 0 ? ref : { ...ref, round };
+    // The record's stage results are round 0's; the joined scores replace its score (below).
+    const keyed = round === 0 ? keyedStage : stage<StageResult>;
+    progress.round = round;
+    const batch = await keyed('sampleBatch', () =>
+      orchestration.sampleBatch({ ...at, dataset: config.dataset, batchSize: algorithm.batchSize, seed: config.seed }),
+    );
+    if (round > 0 && !batch.summary.problems) return null;
+    // Published at the start rather than after training, so that an iteration resumed after a
+    // model server restart still samples from the weights it expects.
+    if (round === 0) {
+      await stage('publishPolicy', () =>
+        settleAll(
+          (['code', 'test'] as const).map((role) => publishAll(role, base[role])),
+        ),
+      );
+    }
+    const code = await keyed('generateCode', () =>
+      generating('code', () => llm.generateCode({
+        ...at,
+        batchKey: batch.key,
+        model: config.models.code,
+        checkpoint: base.code,
+        nCode: algorithm.nCode,
+        seed: config.seed,
+      })),
+    );
+    const tests = await keyed('generateTests', () =>
+      generating('test', () => llm.generateTests({
+        ...at,
+        batchKey: batch.key,
+        codeKey: code.key,
+        model: config.models.test,
+        checkpoint: base.test,
+        nTest: algorithm.nTest,
+        testsPerResponse: algorithm.testsPerResponse,
+        seed: config.seed,
+      })),
+    );
+    const executeInput = {
+      ...at,
       batchKey: batch.key,
       codeKey: code.key,
-      model: config.models.test,
-      checkpoint: base.test,
-      nTest: algorithm.nTest,
-      testsPerResponse: algorithm.testsPerResponse,
-      seed: config.seed,
-    })),
-  );
-  const executeInput = {
-    ...ref,
-    batchKey: batch.key,
-    codeKey: code.key,
-    testsKey: tests.key,
-    mistakeBookKey: previousBook,
-    algorithm,
-    sandbox: config.sandbox,
-  };
-  // Fanned out over every sandbox worker: one executeShard per block of problems, merged by key.
-  // Behind a patch: iterations recorded before it ran one execute activity and must replay so.
-  const execution = await keyed('execute', async () => {
-    if (!patched('execute-fan-out')) return sandbox.execute(executeInput);
-    // A run started before these settings existed hands its iterations a config without them.
-    const problemsPerShard = config.sandbox.problemsPerShard ?? 16;
-    const problems = batch.summary.problems ?? algorithm.batchSize;
-    const shards = await boundedAll(Math.ceil(problems / problemsPerShard), config.sandbox.parallelShards ?? 64, (shard) =>
-      sandbox.executeShard({ ...executeInput, shard, problemsPerShard }),
+      testsKey: tests.key,
+      mistakeBookKey: previousBook,
+      algorithm,
+      sandbox: config.sandbox,
+    };
+    // Fanned out over every sandbox worker: one executeShard per block of problems, merged by key.
+    // Behind a patch: iterations recorded before it ran one execute activity and must replay so.
+    const execution = await keyed('execute', async () => {
+      if (!patched('execute-fan-out')) return sandbox.execute(executeInput);
+      // A run started before these settings existed hands its iterations a config without them.
+      const problemsPerShard = config.sandbox.problemsPerShard ?? 16;
+      const problems = batch.summary.problems ?? algorithm.batchSize;
+      const shards = await boundedAll(Math.ceil(problems / problemsPerShard), config.sandbox.parallelShards ?? 64, (shard) =>
+        sandbox.executeShard({ ...executeInput, shard, problemsPerShard }),
+      );
+      return orchestration.mergeExecution({ ...at, shards, problems });
+    });
+    const scores = await keyed('score', () =>
+      orchestration.score({ ...at, executionKey: execution.key, mistakeBookKey: previousBook, algorithm }),
     );
-    return orchestration.mergeExecution({ ...ref, shards, problems });
-  });
-  const scores = await keyed('score', () =>
-    orchestration.score({ ...ref, executionKey: execution.key, mistakeBookKey: previousBook, algorithm }),
-  );
-  await keyed('updateMistakeBook', () =>
+    return { batch, code, tests, execution, scores };
+  }
+
+  const first = (await sampleRound(0))!;
+  let { code, tests, scores } = first;
+  // Dynamic sampling: groups whose rewards are all equal train nothing, so while either role has
+  // fewer than `minGroups` groups with variance, sample another batch (bounded), and train on all
+  // of them. Behind a patch: iterations recorded before it trained on their one batch.
+  const sampling = algorithm.dynamicSampling;
+  if (patched('dynamic-sampling') && sampling && sampling.maxExtraRounds > 0) {
+    const rounds: RoundKeys[] = [{ batchKey: first.batch.key, codeKey: code.key, testsKey: tests.key, scoresKey: scores.key }];
+    // A score activity older than these counts cannot say: then no round is added.
+    const signal = { code: scores.summary.codeGroupsWithVariance ?? Infinity, test: scores.summary.testGroupsWithVariance ?? Infinity };
+    while (rounds.length <= sampling.maxExtraRounds && Math.min(signal.code, signal.test) < sampling.minGroups) {
+      const round = await sampleRound(rounds.length);
+      if (round === null) break;
+      rounds.push({ batchKey: round.batch.key, codeKey: round.code.key, testsKey: round.tests.key, scoresKey: round.scores.key });
+      signal.code += round.scores.summary.codeGroupsWithVariance ?? Infinity;
+      signal.test += round.scores.summary.testGroupsWithVariance ?? Infinity;
+    }
+    progress.round = 0;
+    if (rounds.length > 1) {
+      // The Mistake Book and both policy updates read the joined batch; the iteration's record
+      // shows its scores (metrics over every round, and the rounds drawn and groups dropped).
+      const merged = await stage('score', () => orchestration.mergeRounds({ ...ref, rounds }));
+      ({ code, tests, scores } = merged);
+      results.score = scores;
+    }
+  }
+  await keyedStage('updateMistakeBook', () =>
     orchestration.updateMistakeBook({ ...ref, scoresKey: scores.key, previousKey: previousBook, algorithm }),
   );
 
@@ -264,7 +311,7 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
   // Evaluation every K iterations (off by default). Behind a patch: iterations recorded before it
   // existed carry configs without an `evaluation` section and must replay unchanged.
   if (patched('evaluate-every-k') && evaluationDue(config, iteration)) {
-    await keyed('evaluate', async () => {
+    await keyedStage('evaluate', async () => {
       // The evaluation samples from the serving endpoint, so the new Code LLM is published first;
       // the next iteration's publishPolicy then finds it served and does nothing.
       const trained = updated[0]!.checkpoint;

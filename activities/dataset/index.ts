@@ -9,5 +9,5 @@ export { DatasetError, describeIssue } from './dataset-error.js';
 export type { DatasetFormat } from './formats.js';
 export { builtinDatasetPath } from './builtin.js';
 export type { BatchPosition } from './sample-batch.js';
-export { batchIndices, sampleBatch } from './sample-batch.js';
+export { batchIndices, roundIndices, sampleBatch } from './sample-batch.js';
 export { Xoshiro128 } from './prng.js';

@@ -90,3 +90,28 @@ function epochOrder(count: number, batchSize: number, seed: number, epoch: numbe
   for (let e = first + 1; e <= epoch; e++) order = nextEpoch(count, batchSize, seed, e, order);
   return order;
 }
+
+/** PRNG streams of extra sampling rounds start here, far above any epoch a run reaches. */
+const ROUND_STREAMS = 2 ** 40;
+/** Extra rounds per iteration the streams leave room for (the config allows 16). */
+const ROUNDS_PER_ITERATION = 32;
+
+/**
+ * The problems of extra sampling round `round` (≥ 1, dynamic sampling) of an iteration: up to
+ * `batchSize` problems that neither the iteration's batch nor its earlier rounds hold, taken in
+ * the order of a shuffle of their own, so deterministic in (seed, iteration, batchSize, round) as
+ * the batch is. Fewer, or none, once the dataset has no unseen problem left for the iteration.
+ * They may come up again in later iterations' batches: a round borrows problems, the stream of
+ * batches is unchanged.
+ */
+export function roundIndices(count: number, position: BatchPosition, round: number): number[] {
+  if (!Number.isSafeInteger(round) || round < 1 || round >= ROUNDS_PER_ITERATION) throw new RangeError(`round must be an integer in 1..${ROUNDS_PER_ITERATION - 1}, got ${round}`);
+  const taken = new Set(batchIndices(count, position));
+  let picked: number[] = [];
+  for (let r = 1; r <= round; r++) {
+    const order = shuffled(count, position.seed, ROUND_STREAMS + position.iteration * ROUNDS_PER_ITERATION + r);
+    picked = order.filter((i) => !taken.has(i)).slice(0, position.batchSize);
+    for (const i of picked) taken.add(i);
+  }
+  return picked;
+}

@@ -1,3 +1,4 @@
+import { isConstant } from './groups.js';
 import type { ProblemScore } from './types.js';
 
 /** Numbers that describe one iteration's scoring; they travel in StageResult.summary. */
@@ -21,6 +22,13 @@ export interface IterationMetrics {
   nonprintableMean: number;
   codeGroupsKept: number;
   testGroupsKept: number;
+  /**
+   * Groups that carry a learning signal, which dynamic sampling counts: problems whose
+   * candidates' code rewards differ, and kept candidates whose test responses' rewards differ.
+   * A group with equal rewards has zero advantages: it trains nothing.
+   */
+  codeGroupsWithVariance: number;
+  testGroupsWithVariance: number;
   /** Tests on the updated pages of this batch's problems. */
   bookTests: number;
   /** This batch's problems that are retired after the update. */
@@ -44,8 +52,10 @@ export function iterationMetrics(problems: readonly ProblemScore[]): IterationMe
   let replayedByValid = 0;
   let replayFailedByValid = 0;
   let testGroupsKept = 0;
+  let testGroupsWithVariance = 0;
   for (const p of problems) {
     testGroupsKept += p.testCandidatesKept.length;
+    for (const c of p.testCandidatesKept) if (!isConstant(p.candidates[c]!.responses.map((r) => r.rewardB))) testGroupsWithVariance++;
     for (const c of p.candidates) {
       candidates++;
       rewardA += c.rewardA;
@@ -82,6 +92,8 @@ export function iterationMetrics(problems: readonly ProblemScore[]): IterationMe
     nonprintableMean: ratio(nonprintable, pairs),
     codeGroupsKept: problems.filter((p) => p.codeGroupKept).length,
     testGroupsKept,
+    codeGroupsWithVariance: problems.filter((p) => !isConstant(p.candidates.map((c) => c.rewardA))).length,
+    testGroupsWithVariance,
     bookTests: problems.reduce((sum, p) => sum + p.mistakeBook.length, 0),
     retiredProblems: problems.filter((p) => p.retired).length,
   };

@@ -2,6 +2,7 @@
  * Records the histories the replay test checks every workflow change against. Run it against the
  * test stack before a change to workflow logic (then guard the change with `patched()`):
  *   node --import tsx test/histories/record.ts <name>     e.g. v1 → iteration-v1.json, training-v1.json
+ * (TEMPORAL_ADDRESS, CODE_A1_TEST_S3_ENDPOINT as for the tests).
  */
 import { writeFile } from 'node:fs/promises';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
@@ -15,6 +16,8 @@ import { recordingStages } from '../support/recording-stages.js';
 const name = process.argv[2];
 if (!name) throw new Error('usage: record.ts <name>');
 const dir = await tempDir();
+// Iteration 0's batch scores no group with variance, so the histories hold an extra sampling round.
+await writeFile(`${dir}/no-signal.0.0`, '');
 const { client, close } = await connectClient();
 try {
   await withWorker(recordingStages({ journal: `${dir}/journal`, gateDir: dir }), async () => {

@@ -4,6 +4,7 @@ import type {
   ExecuteInput,
   ExecuteShardInput,
   MergeExecutionInput,
+  MergeRoundsInput,
   GenerateCodeInput,
   GenerateTestsInput,
   GpuActivities,
@@ -45,14 +46,16 @@ export interface RecordingOptions {
 export function recordingStages({ journal, gateDir, s3 }: RecordingOptions) {
   const deps = { openStore: (uri: string) => openStore(uri, s3) };
 
-  async function stage(name: string, ref: IterationRef, summary: Record<string, number>, extra: object = {}): Promise<StageResult> {
+  /** A stage of an extra sampling round is journalled as `<name>@<round>`. */
+  async function stage(stageName: string, ref: IterationRef, summary: Record<string, number>, extra: object = {}): Promise<StageResult> {
+    const name = ref.round ? `${stageName}@${ref.round}` : stageName;
     await appendFile(journal, `call ${ref.runId} ${ref.iteration} ${name}\n`);
     while ((await exists(`${gateDir}/${name}`)) || (await exists(`${gateDir}/${ref.iteration}.${name}`))) {
       heartbeat(name);
       // Rejects when the activity is cancelled, e.g. because its workflow was terminated.
       await Context.current().sleep(200);
     }
-    const key = keys.stage(ref.runId, ref.iteration, `${name}.json`);
+    const key = keys.roundStage(ref, `${stageName}.json`);
     const store = deps.openStore(ref.storageUri);
     if (await store.putIfAbsent(key, JSON.stringify({ stage: name, ...extra }))) {
       await appendFile(journal, `apply ${ref.runId} ${ref.iteration} ${name}\n`);
@@ -63,7 +66,16 @@ export function recordingStages({ journal, gateDir, s3 }: RecordingOptions) {
   const orchestration: OrchestrationActivities = {
     ...createRunStateActivities(deps),
     sampleBatch: (i: SampleBatchInput) => stage('sampleBatch', i, { problems: i.batchSize }),
-    score: (i: ScoreInput) => stage('score', i, { codeRewardMean: 0.5 }, { input: i.executionKey }),
+    // Every group carries signal, unless `<gateDir>/no-signal.<iteration>.<round>` exists.
+    score: async (i: ScoreInput) => {
+      const groups = (await exists(`${gateDir}/no-signal.${i.iteration}.${i.round ?? 0}`)) ? 0 : 1;
+      return stage('score', i, { codeRewardMean: 0.5, codeGroupsWithVariance: groups, testGroupsWithVariance: groups }, { input: i.executionKey });
+    },
+    mergeRounds: async (i: MergeRoundsInput) => {
+      const scores = await stage('mergeRounds', i, { rounds: i.rounds.length }, { rounds: i.rounds });
+      const at = (name: string) => ({ key: keys.stage(i.runId, i.iteration, `merged/${name}`), summary: {} });
+      return { code: at('code'), tests: at('tests'), scores };
+    },
     mergeExecution: (i: MergeExecutionInput) => stage('mergeExecution', i, { executions: i.shards.reduce((n, s) => n + (s.summary.executions ?? 0), 0) }),
     updateMistakeBook: async (i: UpdateMistakeBookInput) => {
       const result = await stage('updateMistakeBook', i, { tests: 1 }, { previous: i.previousKey });

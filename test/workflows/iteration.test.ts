@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { codeA1Iteration } from '../../workflows/iteration.js';
 import { keys, taskQueues } from '../../workflows/contract.js';
 import { connectClient, withWorker } from '../support/temporal.js';
@@ -110,6 +111,75 @@ describe('codeA1Iteration', () => {
     assert.equal(seen.book, previous.mistakeBookKey);
     assert.deepEqual(seen['ref-code'], ['ckpt/code-0', 'init/code']);
     assert.deepEqual(seen['ref-test'], ['ckpt/test-0', 'init/test']);
+  });
+});
+
+describe('codeA1Iteration with dynamic sampling', () => {
+  let client: Client;
+  let close: () => Promise<void>;
+  before(async () => ({ client, close } = await connectClient()));
+  after(() => close());
+
+  /** Runs iteration 0 with the rounds in `noSignal` scoring no group with variance. */
+  async function run(noSignal: number[], dynamicSampling = { minGroups: 1, maxExtraRounds: 2 }) {
+    const dir = await tempDir();
+    const config = testConfig(`${dir}/store`, { algorithm: { dynamicSampling } });
+    for (const round of noSignal) await writeFile(`${dir}/no-signal.0.${round}`, '');
+    const stages = recordingStages({ journal: `${dir}/journal`, gateDir: dir });
+    const trainedOn: Record<string, [string, string]> = {};
+    let book = '';
+    const record = await withWorker(
+      {
+        ...stages,
+        updateMistakeBook: async (i) => ((book = i.scoresKey), stages.updateMistakeBook(i)),
+        updatePolicy: async (i) => ((trainedOn[i.role] = [i.rolloutsKey, i.scoresKey]), stages.updatePolicy(i)),
+      } satisfies typeof stages,
+      () =>
+        client.workflow.execute(codeA1Iteration, {
+          taskQueue: taskQueues.orchestration,
+          workflowId: `${config.runId}/iter-0-${randomUUID()}`,
+          args: [{ config, iteration: 0, previous: null }],
+        }),
+    );
+    const calls = (await readJournal(`${dir}/journal`)).filter((e) => e.kind === 'call').map((e) => e.stage);
+    const merged = (name: string) => keys.stage(config.runId, 0, `merged/${name}`);
+    // The joined scores, where the stand-in mergeRounds writes them.
+    const joined = keys.stage(config.runId, 0, 'mergeRounds.json');
+    return { record, calls, trainedOn, book, merged, joined };
+  }
+
+  const roundStages = (round: number) => ['sampleBatch', 'generateCode', 'generateTests', 'execute', 'mergeExecution', 'score'].map((s) => `${s}@${round}`);
+
+  it('samples no extra round when the batch has groups with variance for both roles', async () => {
+    const { calls, trainedOn, book, record } = await run([]);
+    assert.deepEqual(calls.filter((c) => c.includes('@') || c === 'mergeRounds'), []);
+    assert.equal(book, keys.stage(record.runId, 0, 'score.json'));
+    assert.deepEqual(trainedOn.code, [keys.stage(record.runId, 0, 'generateCode.json'), keys.stage(record.runId, 0, 'score.json')]);
+  });
+
+  it('draws another batch while a role has no signal, then trains both roles and the Mistake Book on the joined rounds', async () => {
+    const { calls, trainedOn, book, merged, joined, record } = await run([0]);
+    // One entry per stage (execute runs one activity per shard of problems).
+    const extra = calls.slice(calls.indexOf('score') + 1, calls.indexOf('updateMistakeBook')).filter((c, i, all) => c !== all[i - 1]);
+    assert.deepEqual(extra, [...roundStages(1), 'mergeRounds']);
+    assert.equal(book, joined);
+    assert.deepEqual(trainedOn.code, [merged('code'), joined]);
+    assert.deepEqual(trainedOn.test, [merged('tests'), joined]);
+    // Each round's outputs have keys of their own: nothing of round 0 was overwritten.
+    assert.equal(calls.filter((c) => c === 'score').length, 1);
+    assert.equal(record.metrics['score.rounds'], 2);
+  });
+
+  it('stops after maxExtraRounds even when no round has signal, and trains on what it has', async () => {
+    const { calls, trainedOn, merged, joined, record } = await run([0, 1, 2, 3]);
+    assert.deepEqual(calls.filter((c) => c.startsWith('sampleBatch')), ['sampleBatch', 'sampleBatch@1', 'sampleBatch@2']);
+    assert.deepEqual(trainedOn.test, [merged('tests'), joined]);
+    assert.equal(record.metrics['score.rounds'], 3);
+  });
+
+  it('is off with maxExtraRounds 0', async () => {
+    const { calls } = await run([0], { minGroups: 1, maxExtraRounds: 0 });
+    assert.deepEqual(calls.filter((c) => c.includes('@') || c === 'mergeRounds'), []);
   });
 });
 

@@ -38,6 +38,7 @@ export function benchStages(stageMs: () => number, onInterval: (interval: Interv
     score: (i) => stage('score', i),
     updateMistakeBook: async (i) => ({ ...(await stage('updateMistakeBook', i)), key: keys.mistakeBook(i.runId, i.iteration) }),
     mergeExecution: (i) => stage('mergeExecution', i),
+    mergeRounds: async (i) => ({ code: await stage('mergeRounds', i), tests: await stage('mergeRounds', i), scores: await stage('mergeRounds', i) }),
   };
   const llm: LlmActivities = {
     generateCode: (i) => stage('generateCode', i),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { DatasetError, Xoshiro128, batchIndices, sampleBatch } from '../../../activities/dataset/index.js';
+import { DatasetError, Xoshiro128, batchIndices, roundIndices, sampleBatch } from '../../../activities/dataset/index.js';
 
 /** A dataset size, a batch size that fits it, and a seed. */
 const setup = fc
@@ -86,6 +86,33 @@ describe('sampleBatch', () => {
     assert.throws(() => batchIndices(5, { seed: 0, iteration: 0, batchSize: 6 }), (err: Error) => err instanceof DatasetError && /batch size 6 exceeds the 5 problems/.test(err.message));
     assert.throws(() => sampleBatch([], { seed: 0, iteration: 0, batchSize: 1 }), DatasetError);
     assert.throws(() => batchIndices(5, { seed: 0, iteration: -1, batchSize: 2 }), RangeError);
+  });
+});
+
+describe('roundIndices (extra rounds of dynamic sampling)', () => {
+  it('draws problems that neither the batch nor an earlier round of the iteration holds, the same ones every time', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 12 }), fc.nat(1000), fc.nat(50), (count, batchSize, seed, iteration) => {
+        fc.pre(batchSize <= count);
+        const position = { seed, iteration, batchSize };
+        const seen = new Set(batchIndices(count, position));
+        for (let round = 1; round <= 4; round++) {
+          const picked = roundIndices(count, position, round);
+          assert.deepEqual(roundIndices(count, position, round), picked, 'deterministic');
+          assert.equal(picked.length, Math.min(batchSize, count - seen.size), 'a full batch while unseen problems last');
+          for (const i of picked) {
+            assert.ok(!seen.has(i), `problem ${i} sampled twice in iteration ${iteration}`);
+            assert.ok(i >= 0 && i < count);
+            seen.add(i);
+          }
+        }
+      }),
+    );
+  });
+
+  it('is empty once the iteration has sampled every problem, and refuses round 0', () => {
+    assert.deepEqual(roundIndices(4, { seed: 1, iteration: 0, batchSize: 4 }, 1), []);
+    assert.throws(() => roundIndices(10, { seed: 1, iteration: 0, batchSize: 4 }, 0), RangeError);
   });
 });
 
