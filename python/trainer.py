@@ -96,6 +96,7 @@ class TrainConfig:
     # Efficiency options; off by default, each gives the same update up to float rounding (tests).
     micro_batch_tokens: int = 0  # > 0: a micro-batch holds as many sequences as fit this many tokens (padded, or packed with `pack`) instead of micro_batch_size
     recompute_old_logprobs: bool = False  # run the old log-prob pass even where it equals the training pass (step 2); tests compare the two
+    measure_kl: bool = False  # with kl_coef 0 the KL term is 0 and its reference pass is skipped (kl reported as null); this runs it to report the KL
     pack: bool = False  # a micro-batch is one row of concatenated sequences (positions restart per sequence, attention stays within each): no padding
     gradient_checkpointing: bool = False  # recompute each decoder layer's activations in the backward pass: less memory, about a third more compute
     attn_implementation: str = ""  # transformers' attention kernel ("sdpa", "eager", "flash_attention_2" if installed: variable-length with `pack`); "" = its default
@@ -567,7 +568,12 @@ def main(argv: list[str]) -> dict:
     old_logp = None if on_policy else frozen(policy, "old_logprobs")
     probe_before = probe.greedy(policy, tokenizer, device, autocast)  # on every rank: FSDP2 gathers weights in each forward
     emit("phase", name="old_logprobs", seconds=round(time.time() - t0, 3))
-    if cfg.lora:  # the reference is the base: the same weights with the adapter switched off
+    # With kl_coef 0 the reference log-probs weigh nothing in the loss: their pass (a third of a CPU
+    # update) is skipped and the training pass stands in for them (KL exactly 0, loss unchanged).
+    reference_pass = cfg.kl_coef > 0 or cfg.measure_kl
+    if not reference_pass:
+        ref_logp = None
+    elif cfg.lora:  # the reference is the base: the same weights with the adapter switched off
         with policy.disable_adapter():
             ref_logp = frozen(policy, "reference_logprobs")
     elif same_reference:
@@ -614,7 +620,8 @@ def main(argv: list[str]) -> dict:
                     logp = token_logprobs(trained, ids, attention, autocast, positions)
                     if micro[m]:
                         old = logp.detach() if old_logp is None else old_logp[m]
-                        loss_t, pg, kl, ratio, clipped = grpo_token_losses(logp, old, ref_logp[m], adv, cfg)
+                        ref = logp.detach() if ref_logp is None else ref_logp[m]
+                        loss_t, pg, kl, ratio, clipped = grpo_token_losses(logp, old, ref, adv, cfg)
                         loss = (loss_t * mask).sum() / n_tokens
                     else:
                         loss = logp.sum() * 0.0
@@ -659,7 +666,8 @@ def main(argv: list[str]) -> dict:
     metrics = {
         "loss": totals["loss"] / n,
         "pg_loss": totals["pg_loss"] / n,
-        "kl": totals["kl"] / n,
+        "kl": totals["kl"] / n if reference_pass else None,  # not measured: see reference_pass
+        "reference_pass": int(reference_pass),
         "clip_fraction": totals["clip"] / n,
         "ratio_mean": totals["ratio"] / n,
         "grad_norm": sum(grad_norms) / len(grad_norms) if grad_norms else None,  # JSON has no NaN

@@ -415,6 +415,30 @@ def test_skipping_the_old_logprob_pass_of_a_single_step_update_leaves_the_update
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+@pytest.mark.parametrize("lora", [False, True])
+def test_without_a_kl_term_the_reference_pass_is_skipped_and_the_update_unchanged(tiny, tmp_path, lora):
+    """klCoef 0: the reference log-probs weigh nothing, so their pass is skipped (KL reported as null);
+    the same job with the pass run (measureKl) must give the same loss and weights, and a KL."""
+    rollouts = [rollout(GOOD, 1.0), rollout(BAD, -1.0)]
+    if lora:
+        run = lambda name, **c: run_lora(tmp_path, tiny, rollouts, name=name, klCoef=0, **c)  # noqa: E731
+        weight_file = "adapter_model.safetensors"
+    else:
+        reference = build_tiny_model(tmp_path / "reference", seed=1)
+        run = lambda name, **c: run_job(tmp_path, tiny, rollouts, reference=reference, name=name, klCoef=0, **c)  # noqa: E731
+        weight_file = "model.safetensors"
+    skipped, m_skip = run("skipped")
+    measured, m_measured = run("measured", measureKl=True)
+    assert (m_skip["reference_pass"], m_measured["reference_pass"]) == (0, 1)
+    assert m_skip["kl"] is None and isinstance(m_measured["kl"], float)
+    if not lora:
+        assert m_measured["kl"] > 0, "another reference: the KL is measured, not assumed"
+    for key in ("loss", "pg_loss", "grad_norm"):
+        assert m_skip[key] == pytest.approx(m_measured[key], rel=1e-5, abs=1e-7), key
+    a, b = weights(skipped, weight_file), weights(measured, weight_file)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
 def test_several_optimizer_steps_keep_the_old_logprob_pass(tiny, tmp_path):
     rollouts = [rollout(GOOD, 1.0), rollout(BAD, -1.0)]
     _, metrics = run_job(tmp_path, tiny, rollouts, reference=build_tiny_model(tmp_path / "reference", seed=1),
