@@ -7,10 +7,12 @@ import type { Unit } from './report/text.js';
 
 /** One line describing where a run stands; a bar when the output is a terminal. */
 export function progressLine(run: TrainingProgress, iteration: IterationProgress | undefined, tty: boolean): string {
-  const stagesDone = iteration ? iteration.completedStages.length : 0;
+  // Distinct stages: the batch stages run again in each extra sampling round (dynamic sampling).
+  const stagesDone = iteration ? new Set(iteration.completedStages).size : 0;
   const fraction = (run.completedIterations + stagesDone / stages.length) / Math.max(run.targetIterations, 1);
+  const round = iteration?.round ? `, sampling round ${iteration.round + 1}` : '';
   const where = iteration
-    ? `iteration ${iteration.iteration + 1}/${run.targetIterations} · ${iteration.stage} (stage ${stagesDone + 1}/${stages.length})`
+    ? `iteration ${iteration.iteration + 1}/${run.targetIterations} · ${iteration.stage} (stage ${stages.indexOf(iteration.stage) + 1}/${stages.length}${round})`
     : `${run.completedIterations}/${run.targetIterations} iterations done`;
   const flags = [run.paused && 'paused', run.stopping && 'stopping'].filter(Boolean).join(', ');
   const text = `${where}${flags ? ` [${flags}]` : ''}`;

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { summaryTable } from '../../cli/progress.js';
+import { progressLine, summaryTable } from '../../cli/progress.js';
 import { iterationRecord } from './report/fixtures.js';
 
 describe('end-of-run summary table', () => {
@@ -38,5 +38,19 @@ describe('end-of-run summary table', () => {
     const ends = (line: string) => [...line.matchAll(/\S+/g)].map((m) => m.index + m[0].length);
     assert.deepEqual(ends(lines[4]!), ends(lines[2]!), 'each value ends where its column rule ends');
     assert.deepEqual(ends(lines[1]!), ends(lines[2]!));
+  });
+});
+
+describe('progress line', () => {
+  const run = { runId: 'r', targetIterations: 3, completedIterations: 0, currentIteration: 0, paused: false, stopping: false, last: null };
+
+  it('names the stage by its place in the algorithm, and the sampling round when dynamic sampling draws another', () => {
+    const first = { iteration: 0, stage: 'score' as const, completedStages: ['sampleBatch', 'publishPolicy', 'generateCode', 'generateTests', 'execute'] as const, round: 0 };
+    assert.equal(progressLine(run, { ...first, completedStages: [...first.completedStages] }, false), 'iteration 1/3 · score (stage 6/10)');
+    // Round 1 runs the batch stages again: the line stays on the algorithm's stage and the bar does not run ahead.
+    const again = [...first.completedStages, 'score', 'sampleBatch', 'generateCode'] as const;
+    const line = progressLine(run, { iteration: 0, stage: 'generateTests', completedStages: [...again], round: 1 }, true);
+    assert.match(line, /iteration 1\/3 · generateTests \(stage 4\/10, sampling round 2\)$/);
+    assert.match(line, /^\[#{5}-{19}\]  20% /, '6 distinct stages of 10 in the first of 3 iterations');
   });
 });

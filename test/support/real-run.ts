@@ -45,6 +45,25 @@ export const clampScript: Script = (messages, seed, index) => {
   return table[(seed + index) % table.length]!;
 };
 
+/**
+ * A problem whose groups never carry signal under `flatScript`: every candidate is the same right
+ * answer and every test response the same valid assert, so all rewards are equal.
+ */
+export const flatProblem = {
+  problem: 'def twice(x: int) -> int:\n    """\n    Return 2 * x.\n    """\n',
+  GT_code: 'def twice(x: int) -> int:\n    return 2 * x\n',
+  test: 'def check(candidate):\n    assert candidate(3) == 6\n    assert candidate(-1) == -2\n',
+  description: 'Return 2 * x.',
+  data_source: 'whole-run',
+  extra_info: { function_declaration: 'def twice(x: int) -> int:', function_name: 'twice', imports: '', question_id: 'whole-run/twice' },
+};
+
+/** `clampScript` for clampProblem; for flatProblem always the same candidate and the same test. */
+export const flatScript: Script = (messages, seed, index) => {
+  if (!messages.some((m) => m.content.includes('def twice'))) return clampScript(messages, seed, index);
+  return messages[0]?.content.includes('test generation') ? fence('assert twice(3) == 6') : fence('def twice(x: int) -> int:\n    return 2 * x');
+};
+
 export type WorkerKind = 'orchestration' | 'llm' | 'sandbox' | 'gpu';
 
 /**

@@ -34,6 +34,8 @@ export interface ScriptedModelServer {
   readonly crashes: number;
   /** While true, `POST /v1/load_checkpoint` answers 200, reports the new path and keeps answering from the old weights (a reload bug vLLM has shipped). */
   ignoreReloads: boolean;
+  /** What the server answers from; replaceable between runs. */
+  script: Script;
   close(): Promise<void>;
 }
 
@@ -55,7 +57,7 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
   let requests = 0;
   let crashes = 0;
   let crashArmed: number | undefined;
-  const control = { ignoreReloads: false };
+  const control = { ignoreReloads: false, script: opts.script };
   const loads: string[] = [];
   const adapterLoads: string[] = [];
   const requestedModels: string[] = [];
@@ -132,7 +134,7 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
       const seed = Number(body.seed ?? 0);
       const choices = Array.from({ length: n }, (_, index) => ({
         index,
-        message: { role: 'assistant', content: opts.script(messages, seed, index) },
+        message: { role: 'assistant', content: control.script(messages, seed, index) },
         finish_reason: 'stop',
       }));
       return reply(200, { object: 'chat.completion', model: body.model, system_fingerprint: adapter ? `${fingerprint()}-${adapter}` : fingerprint(), choices, usage: { prompt_tokens: 0, completion_tokens: 0 } });
@@ -181,6 +183,12 @@ export async function startScriptedModelServer(opts: { model: string; checkpoint
     },
     set ignoreReloads(on: boolean) {
       control.ignoreReloads = on;
+    },
+    get script() {
+      return control.script;
+    },
+    set script(script: Script) {
+      control.script = script;
     },
     close: stop,
   };

@@ -27,7 +27,8 @@ import { killHard, until } from '../support/processes.js';
 import type { ScriptedModelServer } from '../support/scripted-model-server.js';
 import { startScriptedModelServer } from '../support/scripted-model-server.js';
 import { tinyModel } from '../support/tiny-model.js';
-import { clampProblem, clampScript, stageOutputKeys, startWorkers as startRealWorkers } from '../support/real-run.js';
+import { clampProblem, clampScript, flatProblem, flatScript, stageOutputKeys, startWorkers as startRealWorkers } from '../support/real-run.js';
+import { batchIndices } from '../../activities/dataset/index.js';
 import type { S3PutCounter } from '../support/s3-put-counter.js';
 import { assertWrittenOnce, startS3PutCounter } from '../support/s3-put-counter.js';
 
@@ -216,6 +217,49 @@ describe('a whole run on the real workers, sandbox, trainer and S3', () => {
     const book = await finalBook(runId);
     assert.ok(JSON.stringify(book).includes('clamp(-5, 0, 10) == 0'), `the test that broke the buggy candidate is in the book: ${JSON.stringify(book)}`);
     uninterrupted = { runId, book };
+  });
+
+  it('dynamic sampling: a batch without reward variance draws another round, and both roles train on the joined rounds', async () => {
+    const runId = uniqueRunId('rounds');
+    // Two problems, the flat one first: a seed whose iteration-0 batch (one problem) is the flat one.
+    const rounds = `${dir}/rounds.jsonl`;
+    await writeFile(rounds, [flatProblem, clampProblem].map((p) => JSON.stringify(p)).join('\n') + '\n');
+    const seed = [...Array(64).keys()].find((s) => batchIndices(2, { seed: s, iteration: 0, batchSize: 1 })[0] === 0)!;
+    code.script = flatScript;
+    test.script = flatScript;
+    await code.restart(0);
+    await test.restart(0);
+    const worker = await startWorkers();
+    try {
+      const config = { ...runConfig(runId, rounds, checkpoint, code, test), iterations: 1, seed };
+      assert.equal((await (await start(config)).result()).completedIterations, 1);
+    } finally {
+      code.script = clampScript;
+      test.script = clampScript;
+      await stopWorkers(worker);
+    }
+    const record = await getJson<IterationRecord>(store, keys.iterationRecord(runId, 0));
+    assert.ok(record);
+    const m = record.metrics;
+    assert.equal(m['score.rounds'], 2, JSON.stringify(m));
+    assert.equal(m['score.problems'], 2);
+    assert.equal(m['score.codeGroupsDropped'], 1, 'the flat problem');
+    for (const role of ['code', 'test'] as const) assert.equal(m[`train.${role}.trained`], 1, `${role} trained on round 1's groups`);
+    // Round 0 alone would have trained nothing: its scores hold no advantage.
+    const round0 = await getJson<{ code: unknown[]; summary: Record<string, number> }>(store, keys.stage(runId, 0, 'scores.json'));
+    assert.equal(round0?.summary.codeGroupsWithVariance, 0);
+    const book = await loadBook(store, runId, 1);
+    assert.ok(book.problems.has('whole-run/clamp'), 'the Mistake Book took round 1\'s problem');
+    // Every round's outputs and the joined ones were written once.
+    const once = [
+      ...Object.values(stageOutputKeys(runId, 0)),
+      keys.stage(runId, 0, 'round-1/batch.json'),
+      keys.stage(runId, 0, 'round-1/scores.json'),
+      keys.stage(runId, 0, 'merged/scores.json'),
+      keys.stage(runId, 0, 'merged/code/manifest.json'),
+      keys.stage(runId, 0, 'merged/tests/manifest.json'),
+    ];
+    assertWrittenOnce(counter.writes(), `${bucket}/${keys.run(runId)}/`, once.map((key) => `${bucket}/${key}`));
   });
 
   it('a server that ignores reloads blocks the run at publishPolicy within its budget; retry once it loads them completes the run', async () => {
