@@ -41,17 +41,10 @@ export function createMergeRoundsActivity({ openStore }: StorageDeps) {
       seen.add(p.questionId);
     }
     const metrics = iterationMetrics(problems);
-    // What dynamic sampling did: rounds drawn, problems sampled over them, and groups dropped
-    // because their rewards were all equal (they train nothing).
-    const sampling = {
-      rounds: input.rounds.length,
-      codeGroupsDropped: metrics.problems - metrics.codeGroupsWithVariance,
-      testGroupsDropped: metrics.testGroupsKept - metrics.testGroupsWithVariance,
-    };
-    const summary = { ...metrics, ...sampling };
+    const summary = { ...metrics, rounds: input.rounds.length };
     const key = at('scores.json');
     const merged = await putJsonOnce(store, key, buildScoresRecord(input.runId, input.iteration, records[0]!.options, problems, summary));
-    log.info('sampling rounds merged', { runId: input.runId, iteration: input.iteration, problems: metrics.problems, ...sampling });
+    log.info('sampling rounds merged', { runId: input.runId, iteration: input.iteration, rounds: input.rounds.length, problems: metrics.problems, codeGroupsDropped: metrics.codeGroupsDropped, testGroupsDropped: metrics.testGroupsDropped });
     return { code, tests, scores: { key, summary: { ...merged.summary } } };
   }
   return { mergeRounds };

@@ -284,11 +284,11 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
     progress.round = 0;
     if (rounds.length > 1) {
       // The Mistake Book and both policy updates read the joined batch; the iteration's record
-      // shows its scores (metrics over every round, and the rounds drawn and groups dropped).
+      // shows its scores (metrics over every round, and the groups dropped).
       const merged = await stage('score', () => orchestration.mergeRounds({ ...ref, rounds }));
       ({ code, tests, scores } = merged);
-      results.score = scores;
     }
+    results.score = { ...scores, summary: { ...scores.summary, rounds: rounds.length } };
   }
   await keyedStage('updateMistakeBook', () =>
     orchestration.updateMistakeBook({ ...ref, scoresKey: scores.key, previousKey: previousBook, algorithm }),

@@ -29,6 +29,9 @@ export interface IterationMetrics {
    */
   codeGroupsWithVariance: number;
   testGroupsWithVariance: number;
+  /** The groups without variance, dropped from training: problems, and kept candidates. */
+  codeGroupsDropped: number;
+  testGroupsDropped: number;
   /** Tests on the updated pages of this batch's problems. */
   bookTests: number;
   /** This batch's problems that are retired after the update. */
@@ -78,6 +81,7 @@ export function iterationMetrics(problems: readonly ProblemScore[]): IterationMe
       }
     }
   }
+  const codeGroupsWithVariance = problems.filter((p) => !isConstant(p.candidates.map((c) => c.rewardA))).length;
   return {
     problems: problems.length,
     candidates,
@@ -92,8 +96,10 @@ export function iterationMetrics(problems: readonly ProblemScore[]): IterationMe
     nonprintableMean: ratio(nonprintable, pairs),
     codeGroupsKept: problems.filter((p) => p.codeGroupKept).length,
     testGroupsKept,
-    codeGroupsWithVariance: problems.filter((p) => !isConstant(p.candidates.map((c) => c.rewardA))).length,
+    codeGroupsWithVariance,
     testGroupsWithVariance,
+    codeGroupsDropped: problems.length - codeGroupsWithVariance,
+    testGroupsDropped: testGroupsKept - testGroupsWithVariance,
     bookTests: problems.reduce((sum, p) => sum + p.mistakeBook.length, 0),
     retiredProblems: problems.filter((p) => p.retired).length,
   };

@@ -155,6 +155,7 @@ describe('codeA1Iteration with dynamic sampling', () => {
     assert.deepEqual(calls.filter((c) => c.includes('@') || c === 'mergeRounds'), []);
     assert.equal(book, keys.stage(record.runId, 0, 'score.json'));
     assert.deepEqual(trainedOn.code, [keys.stage(record.runId, 0, 'generateCode.json'), keys.stage(record.runId, 0, 'score.json')]);
+    assert.equal(record.metrics['score.rounds'], 1);
   });
 
   it('draws another batch while a role has no signal, then trains both roles and the Mistake Book on the joined rounds', async () => {
