@@ -7,7 +7,8 @@ import { InvalidArtifactError, MissingArtifactError } from './artifact-errors.js
 import type { ObjectStore } from './storage/index.js';
 import { getJson, putJsonOnce } from './storage/index.js';
 import { manifestKey, writeManifest } from './storage/manifest.js';
-import { SCORES_SCHEMA_VERSION, buildScoresRecord, iterationMetrics } from './scoring/index.js';
+import { buildScoresRecord, iterationMetrics } from './scoring/index.js';
+import { readScoresRecord } from './scoring/stage-input.js';
 import type { ScoresRecord } from './scoring/index.js';
 
 /**
@@ -25,14 +26,7 @@ export function createMergeRoundsActivity({ openStore }: StorageDeps) {
     const tests = await mergeManifests(store, input.rounds.map((r) => r.testsKey), manifestKey(at('tests')));
 
     const records: ScoresRecord[] = [];
-    for (const { scoresKey } of input.rounds) {
-      const record = await getJson<ScoresRecord>(store, scoresKey);
-      if (record === undefined) throw new MissingArtifactError(`scores ${store.uri}/${scoresKey} are missing`);
-      if (record.schemaVersion !== SCORES_SCHEMA_VERSION || record.runId !== input.runId || record.iteration !== input.iteration || !Array.isArray(record.problems)) {
-        throw new InvalidArtifactError(`${store.uri}/${scoresKey}: expected scores of schema ${SCORES_SCHEMA_VERSION} for run '${input.runId}' iteration ${input.iteration}`);
-      }
-      records.push(record);
-    }
+    for (const { scoresKey } of input.rounds) records.push(await readScoresRecord(store, scoresKey, input.runId, input.iteration));
     const problems = records.flatMap((r) => r.problems);
     const seen = new Set<string>();
     for (const p of problems) {

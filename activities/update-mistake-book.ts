@@ -1,12 +1,9 @@
 import { heartbeat, log } from '@temporalio/activity';
-import { getJson } from './storage/index.js';
 import type { ObjectStore } from './storage/index.js';
 import type { StageResult, UpdateMistakeBookInput } from '../workflows/contract.js';
-import { InvalidArtifactError, MissingArtifactError, updateBook } from './mistake-book/index.js';
+import { updateBook } from './mistake-book/index.js';
 import type { ProblemBook } from './mistake-book/index.js';
-import { SCORES_SCHEMA_VERSION } from './scoring/index.js';
-import type { ScoresRecord } from './scoring/index.js';
-import { checkPreviousBookKey, nonRetryable, scoringOptions } from './scoring/stage-input.js';
+import { checkPreviousBookKey, nonRetryable, readScoresRecord, scoringOptions } from './scoring/stage-input.js';
 
 export interface UpdateMistakeBookDeps {
   openStore(uri: string): ObjectStore;
@@ -28,11 +25,7 @@ export function createUpdateMistakeBookActivity(deps: UpdateMistakeBookDeps) {
         scoringOptions(input.algorithm);
         checkPreviousBookKey(runId, iteration, input.previousKey, 'previousKey');
         const store = deps.openStore(input.storageUri);
-        const scores = await getJson<ScoresRecord>(store, input.scoresKey);
-        if (scores === undefined) throw new MissingArtifactError(`scores ${store.uri}/${input.scoresKey} are missing`);
-        if (scores.schemaVersion !== SCORES_SCHEMA_VERSION || scores.runId !== runId || scores.iteration !== iteration || !Array.isArray(scores.problems)) {
-          throw new InvalidArtifactError(`${store.uri}/${input.scoresKey}: expected scores of schema ${SCORES_SCHEMA_VERSION} for run '${runId}' iteration ${iteration}`);
-        }
+        const scores = await readScoresRecord(store, input.scoresKey, runId, iteration);
         heartbeat({ scoredProblems: scores.problems.length });
         const pages = new Map<string, ProblemBook | null>();
         for (const p of scores.problems) {

@@ -64,7 +64,7 @@ export const keys = {
    * at the keys iterations always had; extra rounds live under `iter-<n>/round-<r>/`.
    */
   roundStage: (ref: { runId: string; iteration: number; round?: number }, name: string) =>
-    `runs/${ref.runId}/iter-${ref.iteration}/${ref.round ? `round-${ref.round}/` : ''}${name}`,
+    keys.stage(ref.runId, ref.iteration, ref.round ? `round-${ref.round}/${name}` : name),
   mistakeBook: (runId: string, iteration: number) => `runs/${runId}/mistake-book/iter-${iteration}.json`,
   checkpoint: (runId: string, role: string, iteration: number) => `runs/${runId}/checkpoints/${role}/iter-${iteration}`,
   /**
@@ -144,7 +144,6 @@ export interface MergeExecutionInput extends IterationRef {
 
 /** One sampling round's outputs, as mergeRounds joins them. */
 export interface RoundKeys {
-  batchKey: string;
   codeKey: string;
   testsKey: string;
   scoresKey: string;

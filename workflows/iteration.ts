@@ -197,7 +197,7 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
    * publishes the policies before sampling from them (the extra rounds sample the same weights).
    * Returns null for an extra round that found no unseen problem left.
    */
-  async function sampleRound(round: number): Promise<{ batch: StageResult; code: StageResult; tests: StageResult; execution: StageResult; scores: StageResult } | null> {
+  async function sampleRound(round: number): Promise<{ code: StageResult; tests: StageResult; scores: StageResult } | null> {
     const at = round === 0 ? ref : { ...ref, round };
     // The record's stage results are round 0's; the joined scores replace its score (below).
     const keyed = round === 0 ? keyedStage : stage<StageResult>;
@@ -261,7 +261,7 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
     const scores = await keyed('score', () =>
       orchestration.score({ ...at, executionKey: execution.key, mistakeBookKey: previousBook, algorithm }),
     );
-    return { batch, code, tests, execution, scores };
+    return { code, tests, scores };
   }
 
   const first = (await sampleRound(0))!;
@@ -271,13 +271,13 @@ export async function codeA1Iteration({ config, iteration, previous }: Iteration
   // of them. Behind a patch: iterations recorded before it trained on their one batch.
   const sampling = algorithm.dynamicSampling;
   if (patched('dynamic-sampling') && sampling && sampling.maxExtraRounds > 0) {
-    const rounds: RoundKeys[] = [{ batchKey: first.batch.key, codeKey: code.key, testsKey: tests.key, scoresKey: scores.key }];
+    const rounds: RoundKeys[] = [{ codeKey: code.key, testsKey: tests.key, scoresKey: scores.key }];
     // A score activity older than these counts cannot say: then no round is added.
     const signal = { code: scores.summary.codeGroupsWithVariance ?? Infinity, test: scores.summary.testGroupsWithVariance ?? Infinity };
     while (rounds.length <= sampling.maxExtraRounds && Math.min(signal.code, signal.test) < sampling.minGroups) {
       const round = await sampleRound(rounds.length);
       if (round === null) break;
-      rounds.push({ batchKey: round.batch.key, codeKey: round.code.key, testsKey: round.tests.key, scoresKey: round.scores.key });
+      rounds.push({ codeKey: round.code.key, testsKey: round.tests.key, scoresKey: round.scores.key });
       signal.code += round.scores.summary.codeGroupsWithVariance ?? Infinity;
       signal.test += round.scores.summary.testGroupsWithVariance ?? Infinity;
     }

@@ -1,7 +1,11 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { algorithmSchema, formatIssues } from '../../config/run-config.js';
 import { keys, nonRetryableErrors } from '../../workflows/contract.js';
-import { ArtifactError } from '../mistake-book/index.js';
+import { ArtifactError, InvalidArtifactError, MissingArtifactError } from '../mistake-book/index.js';
+import type { ObjectStore } from '../storage/index.js';
+import { getJson } from '../storage/index.js';
+import { SCORES_SCHEMA_VERSION } from './scores-record.js';
+import type { ScoresRecord } from './scores-record.js';
 import type { ScoringOptions } from './types.js';
 
 /** Checks shared by the score and updateMistakeBook stages; failures here are never retried. */
@@ -27,3 +31,13 @@ export function checkPreviousBookKey(runId: string, iteration: number, key: stri
   }
 }
 
+
+/** The scores record at `key`, which must be of this run and iteration and of the current schema. */
+export async function readScoresRecord(store: ObjectStore, key: string, runId: string, iteration: number): Promise<ScoresRecord> {
+  const scores = await getJson<ScoresRecord>(store, key);
+  if (scores === undefined) throw new MissingArtifactError(`scores ${store.uri}/${key} are missing`);
+  if (scores.schemaVersion !== SCORES_SCHEMA_VERSION || scores.runId !== runId || scores.iteration !== iteration || !Array.isArray(scores.problems)) {
+    throw new InvalidArtifactError(`${store.uri}/${key}: expected scores of schema ${SCORES_SCHEMA_VERSION} for run '${runId}' iteration ${iteration}`);
+  }
+  return scores;
+}

@@ -36,7 +36,7 @@ async function scoredRound(store: ObjectStore, ref: IterationRef, round: number,
     return key;
   };
   const scores = await inActivity(score, { ...at, executionKey, mistakeBookKey: null, algorithm: algorithm() });
-  return { batchKey: keys.roundStage(at, 'batch.json'), codeKey: await rollouts('code'), testsKey: await rollouts('tests'), scoresKey: scores.key };
+  return { codeKey: await rollouts('code'), testsKey: await rollouts('tests'), scoresKey: scores.key };
 }
 
 // q1's two candidates score differently (a group with variance); q2 and q3 have one candidate each.
