@@ -118,9 +118,11 @@ draws a fresh one.
 Linear layers: a float32 model on CPU computes them with weights packed once for oneDNN
 (serving/packed_linear.py), not through MKL's sgemm, which re-packs every weight on every call.
 
-Batching: sequences (n per request) wait up to batch_wait_ms in a queue; the scheduler thread decodes
-up to max_batch of them together (left padding, one KV cache), drops finished rows from the batch,
-and takes the next batch when this one is done. Rows of one batch may use different adapters
+Batching: sequences (n per request) wait in a queue until none has come for batch_wait_ms (at most
+max_batch_wait_ms after the first); the scheduler thread decodes up to max_batch of them together
+(left padding, one KV cache; on CPU each distinct prompt is prefilled from the longest prefix it
+shares with one before it, serving/decoding.py), drops finished rows from the batch, and takes the
+next batch when this one is done. Rows of one batch may use different adapters
 (serving/adapters.py says how). A reload swaps the weights between batches, so a batch in flight
 finishes on the weights it started with.
 
@@ -166,7 +168,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=defaults.host)
     parser.add_argument("--port", type=int, default=defaults.port)
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch)
-    parser.add_argument("--batch-wait-ms", type=float, default=defaults.batch_wait_ms)
+    parser.add_argument("--batch-wait-ms", type=float, default=defaults.batch_wait_ms,
+                        help="a batch starts once no sequence has joined it for this long")
+    parser.add_argument("--max-batch-wait-ms", type=float, default=defaults.max_batch_wait_ms,
+                        help="or this long after its first sequence came")
     parser.add_argument("--max-loras", type=int, default=defaults.max_loras)
     parser.add_argument("--dtype", default=defaults.dtype, choices=["auto", "float32", "bfloat16", "float16"])
     parser.add_argument("--threads", type=int, default=defaults.threads)
@@ -175,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="for tests only: emulate a known failure of real servers (docstring, Faults)")
     args = parser.parse_args(argv)
     cfg = ServerConfig(checkpoint=args.checkpoint, model_name=args.model_name, host=args.host, port=args.port,
-                       max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms, max_loras=args.max_loras,
+                       max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
+                       max_batch_wait_ms=args.max_batch_wait_ms, max_loras=args.max_loras,
                        dtype=args.dtype, threads=args.threads, faults=tuple(args.fault))
     assert cfg.max_batch >= 1, "--max-batch must be at least 1"
     assert cfg.max_loras >= 0, "--max-loras must not be negative"

@@ -10,7 +10,8 @@ class ServerConfig:
     port: int = 8000  # 0 picks a free port (logged on start)
     max_batch: int = 32  # sequences decoded together: Qwen2.5-0.5B on 2 cores, 128 tokens each, 131 tokens/s
     # for 16, 169 for 32, 237 for 64 (README); the KV cache takes 24 KB per token and row (float32, 24 layers)
-    batch_wait_ms: float = 5.0  # how long the first queued sequence waits for company
+    batch_wait_ms: float = 5.0  # a batch starts once no sequence has joined it for this long ...
+    max_batch_wait_ms: float = 250.0  # ... or this long after its first sequence came
     max_n: int = 128  # largest n per request
     max_top_logprobs: int = 20  # OpenAI's limit for top_logprobs (vLLM's default --max-logprobs is 20 too)
     max_loras: int = 4  # LoRA adapters loaded at once (vLLM's --max-loras, same default)

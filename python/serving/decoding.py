@@ -1,4 +1,6 @@
 """Sampling and the batch decoder: one prefill and a token-by-token loop over a shared KV cache."""
+import time
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -6,7 +8,7 @@ from transformers import DynamicCache
 
 from .chat import Sequence
 from .engine import Engine
-from .kv_cache import growing_cache
+from .kv_cache import can_assemble, growing_cache, left_padded_cache
 
 
 def sample_tokens(logits: torch.Tensor, temperature: torch.Tensor, top_p: torch.Tensor,
@@ -79,9 +81,9 @@ def finish_reason_after(engine: Engine, s: Sequence) -> str | None:
 
 
 @torch.inference_mode()
-def decode_batch(engine: Engine, seqs: list[Sequence], aborted: Callable[[Sequence], bool] = lambda s: False) -> int:
+def decode_batch(engine: Engine, seqs: list[Sequence], aborted: Callable[[Sequence], bool] = lambda s: False) -> "BatchStats":
     """Decodes seqs to completion together, each row with its request's adapter (or none); returns
-    the number of tokens generated. A sequence for which `aborted` turns true ends after its next
+    what it computed. A sequence for which `aborted` turns true ends after its next
     token with finish_reason "abort". The caller holds engine.lock."""
     try:
         return decode_rows(engine, seqs, aborted)
@@ -89,13 +91,25 @@ def decode_batch(engine: Engine, seqs: list[Sequence], aborted: Callable[[Sequen
         engine.adapters.select([])
 
 
-def prefill(engine: Engine, seqs: list[Sequence]) -> tuple[DynamicCache, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Runs the prompts through the model, left-padded so that every row's next token goes in the last
-    column; returns the KV cache, the last logits, the attention mask and each row's next position.
+@dataclass
+class Prefill:
+    cache: DynamicCache  # rows left-padded to the longest prompt
+    logits: torch.Tensor  # [rows, vocabulary] at each row's last prompt position
+    mask: torch.Tensor  # [rows, width]: 1 where a row has a prompt token
+    next_position: torch.Tensor  # [rows]: each row's prompt length
+    computed: int  # prompt positions the model computed (padding included)
+
+
+def prefill(engine: Engine, seqs: list[Sequence], share_prefixes: bool | None = None) -> Prefill:
+    """Runs the prompts through the model.
 
     The n choices of a request share their prompt and adapter: each distinct pair is computed once
-    and its KV cache copied to its rows, which saves (n - 1) / n of the prefill."""
-    device, model = engine.device, engine.model
+    and its KV cache copied to its rows, which saves (n - 1) / n of the prefill. On CPU the distinct
+    prompts are also computed one after another, each from the longest prefix it shares with a prompt
+    computed before it (same adapter), and no padding is computed: the test prompts of one problem
+    repeat its instructions and question and differ in the candidate's code, which pads a batch to the
+    longest candidate. `share_prefixes` False takes one padded batch instead (CUDA; tests compare)."""
+    device = engine.device
     distinct, source, seen = [], [], {}  # first row of each distinct pair; distinct pair of each row
     for row, s in enumerate(seqs):
         key = (id(s.completion.adapter), tuple(s.completion.prompt_ids))
@@ -105,37 +119,102 @@ def prefill(engine: Engine, seqs: list[Sequence]) -> tuple[DynamicCache, torch.T
         source.append(seen[key])
 
     prompts = [s.completion.prompt_ids for s in seqs]
+    adapters = [s.completion.adapter for s in seqs]
     width = max(len(p) for p in prompts)
-    pad = next(iter(engine.eos_ids))  # any valid id: padded positions are masked out
-    input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for row, p in enumerate(prompts):
-        input_ids[row, width - len(p):] = torch.tensor(p)
         mask[row, width - len(p):] = 1
-    input_ids, mask = input_ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    mask = mask.to(device)
+    if share_prefixes is None:
+        share_prefixes = device.type == "cpu" and can_assemble(engine.model.config)
+    if share_prefixes:
+        cache, logits, computed = prefill_each(engine, [prompts[r] for r in distinct], [adapters[r] for r in distinct],
+                                               source, width)
+    else:
+        cache, logits, computed = prefill_padded(engine, prompts, adapters, mask, distinct, source)
+    engine.adapters.select(adapters)
+    next_position = torch.tensor([len(p) for p in prompts], device=device)
+    return Prefill(cache, logits, mask, next_position, computed)
 
-    adapters = [s.completion.adapter for s in seqs]
+
+def prefill_padded(engine: Engine, prompts: list[list[int]], adapters: list, mask: torch.Tensor,
+                   distinct: list[int], source: list[int]) -> tuple[DynamicCache, torch.Tensor, int]:
+    """The distinct prompts as one left-padded batch: one forward pass, padding computed too."""
+    device, model = engine.device, engine.model
+    width = mask.shape[1]
+    pad = next(iter(engine.eos_ids))  # any valid id: padded positions are masked out
+    input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    for row, p in enumerate(prompts):
+        input_ids[row, width - len(p):] = torch.tensor(p)
+    input_ids = input_ids.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
     engine.adapters.select([adapters[row] for row in distinct])
     firsts = torch.tensor(distinct, device=device)
     cache = growing_cache(model.config) if device.type == "cpu" else DynamicCache(config=model.config)
     logits = model(input_ids=input_ids[firsts], attention_mask=mask[firsts], position_ids=positions[firsts],
                    cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
-    if len(distinct) < len(seqs):
+    if len(distinct) < len(prompts):
         rows = torch.tensor(source, device=device)
         cache.batch_select_indices(rows)
         logits = logits[rows]
-    engine.adapters.select(adapters)
-    return cache, logits, mask, positions[:, -1] + 1
+    return cache, logits, len(distinct) * width
 
 
-def decode_rows(engine: Engine, seqs: list[Sequence], aborted: Callable[[Sequence], bool]) -> int:
+def shared_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def prefill_each(engine: Engine, prompts: list[list[int]], adapters: list, source: list[int],
+                 width: int) -> tuple[DynamicCache, torch.Tensor, int]:
+    """Each distinct prompt alone (batch of one, no padding), starting from the keys and values of the
+    longest prefix it shares with a prompt computed before it under the same adapter (at least its last
+    token is computed, for its logits). Keys and values depend only on the tokens before them, so the
+    shared prefix's are the same whichever prompt computed them. Returns the rows' left-padded cache."""
+    device, model = engine.device, engine.model
+    states, logits, computed = [], [], 0  # per distinct prompt: per layer (keys, values) [1, KV, L, D]
+    for i, (prompt, adapter) in enumerate(zip(prompts, adapters)):
+        start, donor = 0, None
+        for j in range(i):
+            if adapters[j] is adapter:
+                n = min(shared_prefix(prompts[j], prompt), len(prompt) - 1)
+                if n > start:
+                    start, donor = n, j
+        cache = DynamicCache(config=model.config)
+        if donor is not None:
+            for layer, (keys, values) in enumerate(states[donor]):
+                cache.update(keys[:, :, :start], values[:, :, :start], layer)
+        engine.adapters.select([adapter])
+        out = model(input_ids=torch.tensor([prompt[start:]], device=device),
+                    position_ids=torch.arange(start, len(prompt), device=device)[None],
+                    cache=cache, use_cache=True, logits_to_keep=1)
+        logits.append(out.logits[:, -1, :])
+        states.append([(layer.keys, layer.values) for layer in cache.layers])
+        computed += len(prompt) - start
+    rows = torch.tensor(source, device=device)
+    return left_padded_cache(model.config, [states[d] for d in source], width), torch.cat(logits)[rows], computed
+
+
+@dataclass
+class BatchStats:
+    prompt_tokens: int  # prompt positions the prefill computed
+    prefill_seconds: float
+    generated: int  # tokens generated, all rows together
+
+
+def decode_rows(engine: Engine, seqs: list[Sequence], aborted: Callable[[Sequence], bool]) -> BatchStats:
     device, model = engine.device, engine.model
     temperature = torch.tensor([s.completion.temperature for s in seqs], device=device)
     top_p = torch.tensor([s.completion.top_p for s in seqs], device=device)
-    cache, logits, mask, next_position = prefill(engine, seqs)
+    started = time.monotonic()
+    first = prefill(engine, seqs)
+    stats = BatchStats(first.computed, time.monotonic() - started, 0)
+    cache, logits, mask, next_position = first.cache, first.logits, first.mask, first.next_position
     active = list(range(len(seqs)))  # seqs index of each batch row
-    generated = 0
     while True:
         uniform = torch.stack([torch.rand((), generator=seqs[i].generator) for i in active]).to(device)
         tokens = sample_tokens(logits.float(), temperature, top_p, uniform)
@@ -146,14 +225,14 @@ def decode_rows(engine: Engine, seqs: list[Sequence], aborted: Callable[[Sequenc
         for row, (i, token) in enumerate(zip(active, tokens.tolist())):
             s = seqs[i]
             s.token_ids.append(token)
-            generated += 1
+            stats.generated += 1
             s.finish_reason = finish_reason_after(engine, s)
             if s.finish_reason is None and aborted(s):
                 s.finish_reason, s.text = "abort", decode(engine, s.token_ids)
             if s.finish_reason is None:
                 keep.append(row)
         if not keep:
-            return generated
+            return stats
         if len(keep) < len(active):  # drop finished rows so they cost nothing from here on
             rows = torch.tensor(keep, device=device)
             cache.batch_select_indices(rows)

@@ -69,3 +69,30 @@ def growing_cache(config) -> DynamicCache:
     cache = DynamicCache(config=config)
     cache.layers = [GrowingLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers]
     return cache
+
+
+def can_assemble(config) -> bool:
+    """Whether every layer of this model's cache is a growing one, which left_padded_cache can build
+    from rows computed apart (a sliding-window layer keeps only its window: it cannot)."""
+    return all(type(layer) is GrowingLayer for layer in growing_cache(config).layers)
+
+
+def left_padded_cache(config, rows: list[list[tuple[torch.Tensor, torch.Tensor]]], width: int) -> DynamicCache:
+    """A growing cache of len(rows) rows from keys and values computed row by row: rows[r][layer] is
+    (keys, values) [1, KV heads, L_r, D], placed in the last L_r of `width` positions. The positions
+    before are zeros, which the attention mask hides (as it hides a padded batch's pad tokens)."""
+    cache = growing_cache(config)
+    for index, layer in enumerate(cache.layers):
+        keys, values = rows[0][index]
+        layer.lazy_initialization(keys, values)
+        layer.length = width
+        shape = (len(rows), keys.shape[1], width + GROWTH)
+        layer.key_buffer = keys.new_zeros((*shape[:2], keys.shape[-1], shape[2]), dtype=torch.float32)
+        layer.value_buffer = values.new_zeros((*shape, values.shape[-1]), dtype=torch.float32)
+        for r, row in enumerate(rows):
+            keys, values = row[index]
+            start = width - keys.shape[-2]
+            layer.key_buffer[r, :, :, start:width] = keys[0].transpose(-1, -2)
+            layer.value_buffer[r, :, start:width] = values[0]
+        layer.set_views()
+    return cache

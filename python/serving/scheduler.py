@@ -32,7 +32,8 @@ class Scheduler:
         self.cfg = cfg
         self.engine = engine  # replaced whole by a reload; read once per batch
         self.queue: queue.Queue[Sequence] = queue.Queue()
-        self.stats = {"batches": 0, "sequences": 0, "generated_tokens": 0, "busy_seconds": 0.0}
+        self.stats = {"batches": 0, "sequences": 0, "generated_tokens": 0, "prompt_tokens": 0, "prefill_seconds": 0.0,
+                      "busy_seconds": 0.0}
         # Pausing: `state` guards the fields below; the scheduler thread waits on it while paused.
         self.state = threading.Condition()
         self.paused = False
@@ -75,11 +76,17 @@ class Scheduler:
             self.queue.put(s)
 
     def next_batch(self) -> list[Sequence]:
+        """The first queued sequence and those that join it. Each arrival restarts the wait: a stage's
+        requests come one HTTP request apart (parsed and tokenized in turn), and one that missed the
+        batch would wait for the whole batch to finish (a batch takes no new rows once it decodes)."""
         batch = [self.queue.get()]
-        deadline = time.monotonic() + self.cfg.batch_wait_ms / 1000
+        cap = time.monotonic() + self.cfg.max_batch_wait_ms / 1000
         while len(batch) < self.cfg.max_batch:
+            wait = min(self.cfg.batch_wait_ms / 1000, cap - time.monotonic())
+            if wait <= 0:
+                break
             try:
-                batch.append(self.queue.get(timeout=max(deadline - time.monotonic(), 0)))
+                batch.append(self.queue.get(timeout=wait))
             except queue.Empty:
                 break
         return batch
@@ -149,7 +156,7 @@ class Scheduler:
     def run_batch(self, engine: Engine, seqs: list[Sequence]) -> None:
         started = time.monotonic()
         try:
-            generated = decode_batch(engine, seqs, self.aborted)
+            batch = decode_batch(engine, seqs, self.aborted)
         except Exception as e:  # a failed batch fails its requests, never the server
             log.exception("batch of %d sequences failed", len(seqs))
             for s in seqs:
@@ -158,9 +165,14 @@ class Scheduler:
         elapsed = time.monotonic() - started
         self.stats["batches"] += 1
         self.stats["sequences"] += len(seqs)
-        self.stats["generated_tokens"] += generated
+        self.stats["generated_tokens"] += batch.generated
+        self.stats["prompt_tokens"] += batch.prompt_tokens
+        self.stats["prefill_seconds"] += batch.prefill_seconds
         self.stats["busy_seconds"] += elapsed
-        log.debug("batch of %d: %d tokens in %.2fs", len(seqs), generated, elapsed)
+        # One line per batch (a stage makes a few): how its requests were batched and where the time went.
+        log.info("batch of %d sequences (%d requests): prefill %d tokens in %.1fs, %d generated in %.1fs",
+                 len(seqs), len({id(s.completion) for s in seqs}), batch.prompt_tokens, batch.prefill_seconds,
+                 batch.generated, elapsed - batch.prefill_seconds)
         for s in seqs:
             s.completion.finish_sequence()
 

@@ -12,7 +12,9 @@ from transformers import AutoModelForCausalLM
 
 from conftest import MODEL_NAME, ServerProcess
 from serving.adapters import AdapterSet, read_adapter
-from serving.chat import Completion
+from serving.chat import Completion, Sequence, render_prompt
+from serving.decoding import prefill
+from serving.engine import load_engine
 from serving.scheduler import bind_adapter
 from test_trainer import build_tiny_model
 
@@ -257,3 +259,47 @@ def test_a_request_whose_adapter_was_unloaded_before_or_while_it_decoded_fails_w
         assert not bind_adapter(c, engine)
         assert c.done.is_set() and c.error.status == 404 and c.error.code == "model_not_found"
 
+
+
+def test_prefix_shared_prefill_computes_what_the_padded_batch_does_and_never_shares_across_adapters(checkpoint, adapters):
+    """The prefill behind every CPU batch: prompts computed one by one from shared prefixes. Rows:
+    a prompt twice (n = 2), a longer prompt that starts with it, the same longer prompt under an
+    adapter (it may not start from the base's keys: the adapter changes them), an unrelated prompt."""
+    engine = load_engine(str(checkpoint), 1, "float32", max_loras=1)
+    coder = engine.adapters.install("coder", read_adapter(str(adapters["coder"])), number=1, fingerprint="f")
+    question = "Write a Python function that adds two numbers."
+    short = render_prompt(engine, [{"role": "user", "content": question}])
+    long = render_prompt(engine, [{"role": "user", "content": question}, {"role": "assistant", "content": "def add(a, b):"},
+                                  {"role": "user", "content": "Now test it with three asserts."}])
+    other = render_prompt(engine, [{"role": "user", "content": "Name a prime number."}])
+    assert len(long) > len(short) > 20 and long[:20] == short[:20]
+
+    def rows():
+        requests = [(short, None, 2), (long, None, 1), (long, coder, 1), (other, None, 1)]
+        seqs = []
+        for prompt, adapter, n in requests:
+            c = Completion(model="m", adapter_name=None, messages=[], prompt_ids=prompt, tokenizer=engine.tokenizer, n=n,
+                           temperature=0.0, top_p=1.0, max_tokens=1, stop=[], seed=None, return_token_ids=True)
+            c.adapter = adapter
+            seqs += [Sequence(completion=c, index=i, generator=torch.Generator()) for i in range(n)]
+        return seqs
+
+    with torch.inference_mode():
+        padded, shared = prefill(engine, rows(), share_prefixes=False), prefill(engine, rows(), share_prefixes=True)
+    width = len(long)
+    assert padded.computed == 4 * width
+    def common(a, b):
+        return next(i for i, (x, y) in enumerate(zip(a + [-1], b)) if x != y)
+
+    # short in full; long after short; long again under the adapter; other after the chat template's
+    # system prompt, which it shares with short
+    assert 0 < common(short, other) < len(other)
+    assert shared.computed == len(short) + (len(long) - common(short, long)) + len(long) + len(other) - common(short, other)
+    torch.testing.assert_close(shared.logits, padded.logits, rtol=1e-4, atol=1e-4)
+    assert torch.equal(shared.mask, padded.mask) and torch.equal(shared.next_position, padded.next_position)
+    valid = padded.mask.bool()
+    for a, b in zip(padded.cache.layers, shared.cache.layers):
+        for x, y in ((a.keys, b.keys), (a.values, b.values)):
+            torch.testing.assert_close(y.transpose(1, 2)[valid], x.transpose(1, 2)[valid], rtol=1e-4, atol=1e-4)
+    # The adapter's row really differs from the base's on the same prompt: sharing across them would show.
+    assert not torch.allclose(shared.logits[2], shared.logits[3], atol=1e-3)
