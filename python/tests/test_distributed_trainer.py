@@ -191,6 +191,29 @@ def test_a_token_budget_bounds_each_micro_batch_padded_or_packed():
     assert sum(padded, []) == rows and sum(packed, []) == rows
 
 
+@pytest.mark.parametrize("pack", [False, True])
+def test_log_probs_of_response_positions_only_are_those_of_the_full_pass_with_the_same_gradient(tmp_path, pack):
+    """The training and frozen passes compute logits only where a response token is predicted."""
+    model = trainer.load_model(str(build_tiny_model(tmp_path / "tiny")), torch.device("cpu"))
+    rows = [(PROMPT, GOOD, 1.0), (PROMPT[:3], BAD[:2], -1.0), (PROMPT[:5], BAD, 0.5)]
+    ids, attention, positions, mask, _ = trainer.model_batch(rows, "cpu", pack)
+    assert 0 < mask.sum() < mask.numel()  # prompt positions and padding to skip
+
+    def pass_(response_mask):
+        model.zero_grad()
+        logp = trainer.token_logprobs(model, ids, attention, nullcontext, positions, response_mask)
+        (logp * mask).sum().backward()
+        return logp.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    (full, full_grads), (kept, kept_grads) = pass_(None), pass_(mask)
+    assert kept.shape == full.shape
+    torch.testing.assert_close(kept[mask.bool()], full[mask.bool()], rtol=0, atol=1e-6)
+    assert not kept[~mask.bool().any(0).expand_as(mask)].any()  # nothing computed where no row has a response
+    assert len(kept_grads) == len(full_grads) > 0
+    for a, b in zip(kept_grads, full_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_a_packed_row_gives_each_sequence_the_log_probs_of_its_padded_row(tmp_path):
     tiny = build_tiny_model(tmp_path / "tiny")
     model = trainer.load_model(str(tiny), torch.device("cpu"))
