@@ -10,8 +10,12 @@ class ServerConfig:
     port: int = 8000  # 0 picks a free port (logged on start)
     max_batch: int = 32  # sequences decoded together: Qwen2.5-0.5B on 2 cores, 128 tokens each, 131 tokens/s
     # for 16, 169 for 32, 237 for 64 (README); the KV cache takes 24 KB per token and row (float32, 24 layers)
-    batch_wait_ms: float = 5.0  # a batch starts once no sequence has joined it for this long ...
-    max_batch_wait_ms: float = 250.0  # ... or this long after its first sequence came
+    # A batch starts once no sequence has joined it for batch_wait_ms, or max_batch_wait_ms after its first
+    # came. Requests are parsed and tokenized one at a time (the tokenizer's lock), several ms each for a
+    # test prompt: at 5 ms, 3 of a stage's 12 test requests missed the first batch and waited for it to
+    # finish (make run's server log, AVX2 VM). Milliseconds are nothing next to a batch's tens of seconds.
+    batch_wait_ms: float = 50.0
+    max_batch_wait_ms: float = 1000.0
     max_n: int = 128  # largest n per request
     max_top_logprobs: int = 20  # OpenAI's limit for top_logprobs (vLLM's default --max-logprobs is 20 too)
     max_loras: int = 4  # LoRA adapters loaded at once (vLLM's --max-loras, same default)
