@@ -150,6 +150,13 @@ export const trainerSchema = z.strictObject({
   ppoEpochs: z.number().int().positive().default(1),
   microBatchSize: z.number().int().positive().default(4),
   /**
+   * When set, a micro-batch holds as many rollouts as fit this many tokens (padded width times
+   * rollouts) instead of `microBatchSize`. On a 2-core AVX2 CPU, LoRA on Qwen2.5-Coder-0.5B, 4 test
+   * rollouts of ~680 tokens took 78 s as one micro-batch and 41-45 s one at a time (15 against 8 GB
+   * of activations), while 4 code rollouts of ~370 tokens took the same either way (README).
+   */
+  microBatchTokens: z.number().int().positive().optional(),
+  /**
    * Processes (devices) one policy update runs on: more than 1 runs the built-in trainer under
    * `torchrun --standalone --nproc_per_node=N` (FSDP2 for full weights, DDP for LoRA; one GPU per
    * process on CUDA, gloo processes on CPU). docs/trainer-contract.md, "More than one device".
