@@ -20,6 +20,10 @@ log = logging.getLogger("model_server")
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True  # a hung client must not keep the process alive on shutdown
+    # Listen backlog. socketserver's default, 5, drops the connections of a burst beyond it while the
+    # accepting thread waits for the GIL; the client retries them a second later, after the batch has
+    # started: 3 of a stage's 12 test requests then waited the whole batch (make run's server log).
+    request_queue_size = 128
 
     def __init__(self, cfg: ServerConfig, scheduler: Scheduler):
         self.cfg, self.scheduler = cfg, scheduler
