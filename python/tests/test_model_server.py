@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from conftest import MODEL_NAME
+from conftest import MODEL_NAME, ServerProcess
 from serving.attention import grouped_decode_attention
 from serving.kv_cache import GROWTH, GrowingLayer
 from serving.packed_linear import PackedLinear, can_pack, pack_linears
@@ -120,6 +120,32 @@ def test_concurrent_requests_share_batches(server):
     assert all(len(r["choices"]) == 1 for r in results)
     assert after["sequences"] - before["sequences"] == 4
     assert after["batches"] - before["batches"] < 4
+
+
+def test_a_burst_of_requests_sent_at_once_is_decoded_as_one_batch(checkpoint):
+    """As a generation stage sends them: 16 connections at once. Each must be accepted at once: with a
+    listen backlog of 5 some were dropped, retried by their clients a second later, and decoded in a
+    batch of their own after the first had finished. The wait is long here, so that a slow machine
+    parsing the requests one by one still batches them; a retried connection comes a second later."""
+    proc = ServerProcess(checkpoint, "--max-batch", "32", "--batch-wait-ms", "400", "--max-batch-wait-ms", "5000")
+    try:
+        before = proc.request("GET", "/health")[1]
+        start = threading.Barrier(16)
+
+        def ask(i):
+            start.wait()
+            proc.chat(f"Count to {i + 2}.", max_tokens=2, seed=i)
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = proc.request("GET", "/health")[1]
+    finally:
+        proc.stop()
+    assert after["sequences"] - before["sequences"] == 16
+    assert after["batches"] - before["batches"] == 1
 
 
 @pytest.mark.parametrize("body, param", [
