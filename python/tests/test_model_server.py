@@ -104,18 +104,25 @@ def test_token_ids_can_be_left_out(server):
     assert "prompt_token_ids" not in body and "token_ids" not in body["choices"][0]
 
 
-def test_concurrent_requests_share_batches(server):
-    before = server.request("GET", "/health")[1]
-    results = [None] * 4
+def at_once(count: int, call) -> list:
+    """call(0) ... call(count - 1), each on its own thread, released together; their results."""
+    results, start = [None] * count, threading.Barrier(count)
 
-    def ask(i):
-        results[i] = server.chat(f"Count to {i + 2}.", max_tokens=4, seed=i)
+    def run(i):
+        start.wait()
+        results[i] = call(i)
 
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def test_concurrent_requests_share_batches(server):
+    before = server.request("GET", "/health")[1]
+    results = at_once(4, lambda i: server.chat(f"Count to {i + 2}.", max_tokens=4, seed=i))
     after = server.request("GET", "/health")[1]
     assert all(len(r["choices"]) == 1 for r in results)
     assert after["sequences"] - before["sequences"] == 4
@@ -130,17 +137,7 @@ def test_a_burst_of_requests_sent_at_once_is_decoded_as_one_batch(checkpoint):
     proc = ServerProcess(checkpoint, "--max-batch", "32", "--batch-wait-ms", "400", "--max-batch-wait-ms", "5000")
     try:
         before = proc.request("GET", "/health")[1]
-        start = threading.Barrier(16)
-
-        def ask(i):
-            start.wait()
-            proc.chat(f"Count to {i + 2}.", max_tokens=2, seed=i)
-
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        at_once(16, lambda i: proc.chat(f"Count to {i + 2}.", max_tokens=2, seed=i))
         after = proc.request("GET", "/health")[1]
     finally:
         proc.stop()
