@@ -23,3 +23,4 @@ def test_micro_batch_bench_times_one_pass_against_one_per_row(checkpoint):
                                     "--response-tokens", "8", "--rounds", "2"])
     assert len(result["single"]) == len(result["together"]) == 2
     assert all(r["seconds"] > 0 and r["peakRssGiB"] > 0 for r in result["single"] + result["together"])
+    assert result["ratio"] > 0
