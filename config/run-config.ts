@@ -151,9 +151,9 @@ export const trainerSchema = z.strictObject({
   microBatchSize: z.number().int().positive().default(4),
   /**
    * When set, a micro-batch holds as many rollouts as fit this many tokens (padded width times
-   * rollouts) instead of `microBatchSize`. On a 2-core AVX2 CPU, LoRA on Qwen2.5-Coder-0.5B, 4 test
-   * rollouts of ~680 tokens took 78 s as one micro-batch and 41-45 s one at a time (15 against 8 GB
-   * of activations), while 4 code rollouts of ~370 tokens took the same either way (README).
+   * rollouts) instead of `microBatchSize`. On a 2-core AVX2 CPU, LoRA on Qwen2.5-Coder-0.5B, 4
+   * rollouts of ~650 tokens trained 1.2-1.5x faster one per micro-batch than as one, in less than
+   * half the memory (README, `bench_cpu_passes.py micro-batches`).
    */
   microBatchTokens: z.number().int().positive().optional(),
   /**

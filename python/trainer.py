@@ -276,8 +276,8 @@ def token_logprobs(model, ids, attention, autocast, position_ids=None, response_
 
     With response_mask ([B, T-1], 1 where a position predicts a response token), only the positions
     that some row's mask covers get logits (0 elsewhere, where the mask zeroes them anyway): the output
-    layer and the log-softmax over the vocabulary (151,936 entries for Qwen2.5) cost about a third of a
-    forward pass per position, and a prompt position needs neither. A test prompt is ~80% of its
+    layer and the log-softmax over the vocabulary (151,936 entries for Qwen2.5) cost about a quarter of
+    a forward pass per position, and a prompt position needs neither. A test prompt is ~80% of its
     rollout (the candidate's code), so most of that work was for nothing."""
     inputs = {"attention_mask": attention} if position_ids is None else {"position_ids": position_ids}
     keep = None if response_mask is None else response_mask.bool().any(0).nonzero()[:, 0]

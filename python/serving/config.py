@@ -11,9 +11,9 @@ class ServerConfig:
     max_batch: int = 32  # sequences decoded together: Qwen2.5-0.5B on 2 cores, 128 tokens each, 131 tokens/s
     # for 16, 169 for 32, 237 for 64 (README); the KV cache takes 24 KB per token and row (float32, 24 layers)
     # A batch starts once no sequence has joined it for batch_wait_ms, or max_batch_wait_ms after its first
-    # came. Requests are parsed and tokenized one at a time (the tokenizer's lock), several ms each for a
-    # test prompt: at 5 ms, 3 of a stage's 12 test requests missed the first batch and waited for it to
-    # finish (make run's server log, AVX2 VM). Milliseconds are nothing next to a batch's tens of seconds.
+    # came. A burst of requests is parsed and tokenized one at a time (the GIL, the tokenizer's lock), so
+    # its requests arrive milliseconds apart. A request that misses the batch waits for all of it, and
+    # tens of milliseconds are nothing next to a batch's tens of seconds.
     batch_wait_ms: float = 50.0
     max_batch_wait_ms: float = 1000.0
     max_n: int = 128  # largest n per request
