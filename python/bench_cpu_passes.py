@@ -1,6 +1,6 @@
 """
-Two CPU passes of the default setup, each against the way it was computed before, alternating in one
-process so that both see the same machine load:
+Three CPU passes of the default setup, each against the way it was computed before, the two ways
+alternating round by round so that both see the same machine load (`ratio`: the median over rounds):
 
     python python/bench_cpu_passes.py prefill [--shards FILE.json ...] [--rounds 2] [--n 2]
     python python/bench_cpu_passes.py logprobs [--rows 4] [--prompt-tokens 550] [--response-tokens 128] [--rounds 2]
@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -93,7 +94,7 @@ def bench_prefill(args) -> dict:
             results[name].append({"positions": out.computed, "seconds": round(time.perf_counter() - started, 2)})
     ratios = [p["seconds"] / s["seconds"] for p, s in zip(results["padded"], results["shared"])]
     return {"benchmark": "prefill", "dtype": str(engine.dtype), "prompts": len(prompts), "n": args.n,
-            "promptTokens": sum(map(len, prompts)), **results, "ratio": round(sorted(ratios)[len(ratios) // 2], 2)}
+            "promptTokens": sum(map(len, prompts)), **results, "ratio": round(statistics.median(ratios), 2), "ratios": [round(r, 2) for r in ratios]}
 
 
 def lora_model_and_rows(args):
@@ -131,7 +132,7 @@ def bench_logprobs(args) -> dict:
     ratios = [a / s for a, s in zip(results["all"], results["responses"])]
     return {"benchmark": "logprobs", "dtype": str(model.dtype), "rows": len(rows),
             "tokens": sum(len(p) + len(r) for p, r, _ in rows), "seconds": results,
-            "ratio": round(sorted(ratios)[len(ratios) // 2], 2)}
+            "ratio": round(statistics.median(ratios), 2), "ratios": [round(r, 2) for r in ratios]}
 
 
 def bench_micro_batches(args) -> dict:
@@ -152,7 +153,7 @@ def bench_micro_batches(args) -> dict:
             out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
             results[name].append(json.loads(out.strip().splitlines()[-1])["result"])
     ratios = [t["seconds"] / s["seconds"] for t, s in zip(results["together"], results["single"])]
-    return {"benchmark": "micro-batches", "rows": args.rows, **results, "ratio": round(sorted(ratios)[len(ratios) // 2], 2)}
+    return {"benchmark": "micro-batches", "rows": args.rows, **results, "ratio": round(statistics.median(ratios), 2), "ratios": [round(r, 2) for r in ratios]}
 
 
 PASSES = {"prefill": bench_prefill, "logprobs": bench_logprobs, "micro-batches": bench_micro_batches}
