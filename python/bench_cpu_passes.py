@@ -43,9 +43,11 @@ DEFAULT_MODEL = Path.home() / ".cache/code-a1/models/qwen2.5-coder-0.5b-instruct
 
 
 def cpu() -> dict:
+    """What python/dtypes.py sees (as `python python/dtypes.py` prints it), and the cores."""
+    from dataclasses import asdict
     import dtypes
     c = dtypes.read_cpu()
-    return {"model": c.model, "torchCapability": c.torch_capability, "fastBf16": c.fast_bf16, "cores": os.cpu_count()}
+    return {**asdict(c), "fast_bf16": c.fast_bf16, "cores": os.cpu_count()}
 
 
 def test_prompts(shards: list[Path]) -> list[list[dict]]:
